@@ -1,0 +1,358 @@
+-- loyalty 1.0: programs, tiers, members, the append-only ledger, lots and balances.
+\echo Use "CREATE EXTENSION loyalty" to load this file. \quit
+
+-- ---------------------------------------------------------------------------
+-- Programs and tiers
+-- ---------------------------------------------------------------------------
+
+-- One row per loyalty program. `settings` is the normalised settings object
+-- (every key present); the typed columns beside it are what the C code reads.
+CREATE TABLE loyalty.program (
+    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    code               text NOT NULL UNIQUE CHECK (code <> ''),
+    name               text NOT NULL,
+    settings           jsonb NOT NULL,
+    points_per_unit    numeric NOT NULL CHECK (points_per_unit > 0),
+    rounding           text NOT NULL CHECK (rounding IN ('floor', 'round', 'ceil')),
+    timezone           text NOT NULL,
+    pending_days       integer NOT NULL CHECK (pending_days >= 0),
+    expiry_policy      text NOT NULL CHECK (expiry_policy IN ('none', 'rolling', 'end_of_period', 'inactivity')),
+    expiry_months      integer NOT NULL CHECK (expiry_months >= 0),
+    expiry_period      text CHECK (expiry_period IN ('month', 'quarter', 'year')),
+    negative_balance   text NOT NULL CHECK (negative_balance IN ('deny', 'allow', 'clamp')),
+    tier_basis         text NOT NULL CHECK (tier_basis IN ('points', 'spend', 'visits')),
+    tier_window        text NOT NULL CHECK (tier_window IN ('lifetime', 'calendar_year', 'rolling')),
+    tier_window_months integer NOT NULL CHECK (tier_window_months >= 0),
+    downgrade          text NOT NULL CHECK (downgrade IN ('never', 'period_end', 'one_step')),
+    grace_days         integer NOT NULL CHECK (grace_days >= 0),
+    created_at         timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE loyalty.tier (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    program_id      bigint NOT NULL REFERENCES loyalty.program,
+    code            text NOT NULL CHECK (code <> ''),
+    name            text NOT NULL,
+    threshold       numeric NOT NULL CHECK (threshold >= 0 AND threshold < 'Infinity'),
+    earn_multiplier numeric NOT NULL CHECK (earn_multiplier > 0 AND earn_multiplier < 'Infinity'),
+    benefits        jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(benefits) = 'object'),
+    UNIQUE (program_id, code),
+    UNIQUE (program_id, threshold)
+);
+
+-- ---------------------------------------------------------------------------
+-- Members and their balances
+-- ---------------------------------------------------------------------------
+
+-- The balance columns are maintained by the C core in the same transaction as
+-- the ledger entry that changes them; they are correct as of the member's last
+-- operation or sweep, and stay correct until `next_transition_at` (the earliest
+-- moment a pending lot becomes available or a lot expires).
+CREATE TABLE loyalty.member (
+    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    program_id         bigint NOT NULL REFERENCES loyalty.program,
+    external_ref       text NOT NULL CHECK (external_ref <> ''),
+    enrolled_at        timestamptz NOT NULL,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    referral_code      text NOT NULL,
+    referred_by        bigint REFERENCES loyalty.member,
+    tier_id            bigint NOT NULL REFERENCES loyalty.tier,
+    tier_since         timestamptz NOT NULL,
+    available          bigint NOT NULL DEFAULT 0,
+    pending            bigint NOT NULL DEFAULT 0 CHECK (pending >= 0),
+    lifetime_earned    bigint NOT NULL DEFAULT 0,
+    redeemed           bigint NOT NULL DEFAULT 0,
+    expired            bigint NOT NULL DEFAULT 0,
+    qualifying         numeric NOT NULL DEFAULT 0,
+    lifetime_spend     numeric NOT NULL DEFAULT 0,
+    lifetime_visits    bigint NOT NULL DEFAULT 0,
+    last_activity_at   timestamptz,
+    last_entry_at      timestamptz,
+    next_transition_at timestamptz NOT NULL DEFAULT 'infinity',
+    UNIQUE (program_id, external_ref),
+    UNIQUE (program_id, referral_code)
+);
+CREATE INDEX member_due ON loyalty.member (next_transition_at) WHERE next_transition_at < 'infinity';
+CREATE INDEX member_referred_by ON loyalty.member (referred_by) WHERE referred_by IS NOT NULL;
+
+-- ---------------------------------------------------------------------------
+-- The ledger: one row per movement, never updated or deleted
+-- ---------------------------------------------------------------------------
+
+CREATE SEQUENCE loyalty.entry_id_seq;
+
+-- Every key includes member_id so that the ledger can be sharded by member.
+-- The receipt columns (available_after, pending_after, tier_after) make a
+-- replay return exactly what the first call returned.
+CREATE TABLE loyalty.entry (
+    member_id        bigint NOT NULL REFERENCES loyalty.member,
+    id               bigint NOT NULL DEFAULT nextval('loyalty.entry_id_seq'),
+    kind             text NOT NULL CHECK (kind IN ('earn', 'award', 'redeem', 'reverse', 'adjust',
+                                                   'transfer_in', 'transfer_out', 'expire')),
+    points           bigint NOT NULL,
+    at               timestamptz NOT NULL CHECK (isfinite(at)),
+    recorded_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    idempotency_key  text CHECK (idempotency_key <> ''),
+    request          jsonb NOT NULL DEFAULT '{}',
+    amount           numeric,
+    reason           text,
+    ref_entry_id     bigint,
+    counterparty_id  bigint,
+    qualifying       numeric NOT NULL DEFAULT 0,
+    qualifying_at    timestamptz,
+    detail           jsonb NOT NULL DEFAULT '{}',
+    available_after  bigint NOT NULL,
+    pending_after    bigint NOT NULL,
+    tier_after       text NOT NULL,
+    PRIMARY KEY (member_id, id),
+    UNIQUE (member_id, idempotency_key)
+);
+ALTER SEQUENCE loyalty.entry_id_seq OWNED BY loyalty.entry.id;
+CREATE INDEX entry_member_at ON loyalty.entry (member_id, at);
+CREATE INDEX entry_qualifying ON loyalty.entry (member_id, qualifying_at) WHERE qualifying <> 0;
+CREATE INDEX entry_refunds ON loyalty.entry (member_id, ref_entry_id) WHERE kind = 'reverse';
+
+-- ---------------------------------------------------------------------------
+-- Lots: what is left of each credit, when it becomes available and expires
+-- ---------------------------------------------------------------------------
+
+CREATE SEQUENCE loyalty.lot_id_seq;
+
+-- state: 'p' counted in member.pending, 'a' counted in member.available,
+-- 'x' closed (expired or drawn to zero). A lot with negative points is a debt
+-- left by a reversal under negative_balance = allow; it is always available.
+CREATE TABLE loyalty.lot (
+    member_id    bigint NOT NULL,
+    id           bigint NOT NULL DEFAULT nextval('loyalty.lot_id_seq'),
+    entry_id     bigint NOT NULL,
+    at           timestamptz NOT NULL,
+    points       bigint NOT NULL CHECK (points <> 0),
+    remaining    bigint NOT NULL,
+    available_at timestamptz NOT NULL,
+    expires_at   timestamptz,
+    source_lot   bigint,
+    state        "char" NOT NULL CHECK (state IN ('p', 'a', 'x')),
+    PRIMARY KEY (member_id, id),
+    FOREIGN KEY (member_id, entry_id) REFERENCES loyalty.entry (member_id, id),
+    CHECK (CASE WHEN points > 0 THEN remaining BETWEEN 0 AND points
+                ELSE remaining BETWEEN points AND 0 END),
+    CHECK (state <> 'x' OR remaining = 0)
+);
+ALTER SEQUENCE loyalty.lot_id_seq OWNED BY loyalty.lot.id;
+CREATE INDEX lot_live ON loyalty.lot (member_id, expires_at, id) WHERE state <> 'x';
+CREATE INDEX lot_entry ON loyalty.lot (member_id, entry_id);
+
+-- Which lots each debit (redeem, transfer_out, reverse, adjust, expire) drew
+-- from. A negative draw on a debt lot is a settlement of that debt.
+CREATE TABLE loyalty.lot_draw (
+    member_id bigint NOT NULL,
+    entry_id  bigint NOT NULL,
+    lot_id    bigint NOT NULL,
+    at        timestamptz NOT NULL,
+    points    bigint NOT NULL CHECK (points <> 0),
+    PRIMARY KEY (member_id, entry_id, lot_id),
+    FOREIGN KEY (member_id, entry_id) REFERENCES loyalty.entry (member_id, id),
+    FOREIGN KEY (member_id, lot_id) REFERENCES loyalty.lot (member_id, id)
+);
+CREATE INDEX lot_draw_lot ON loyalty.lot_draw (member_id, lot_id);
+
+-- Every tier a member has held, from enrolment on.
+CREATE TABLE loyalty.tier_change (
+    member_id  bigint NOT NULL REFERENCES loyalty.member,
+    id         bigint GENERATED ALWAYS AS IDENTITY,
+    at         timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    from_tier  text,
+    to_tier    text NOT NULL,
+    reason     text NOT NULL,
+    qualifying numeric,
+    PRIMARY KEY (member_id, id)
+);
+CREATE INDEX tier_change_member_at ON loyalty.tier_change (member_id, at);
+
+-- ---------------------------------------------------------------------------
+-- Append-only enforcement (C triggers)
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION loyalty.forbid_change() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'loyalty_forbid_change'
+    SET search_path = pg_catalog, pg_temp;
+
+CREATE TRIGGER entry_append_only BEFORE UPDATE OR DELETE ON loyalty.entry
+    FOR EACH ROW EXECUTE FUNCTION loyalty.forbid_change();
+CREATE TRIGGER entry_no_truncate BEFORE TRUNCATE ON loyalty.entry
+    FOR EACH STATEMENT EXECUTE FUNCTION loyalty.forbid_change();
+CREATE TRIGGER lot_draw_append_only BEFORE UPDATE OR DELETE ON loyalty.lot_draw
+    FOR EACH ROW EXECUTE FUNCTION loyalty.forbid_change();
+CREATE TRIGGER lot_draw_no_truncate BEFORE TRUNCATE ON loyalty.lot_draw
+    FOR EACH STATEMENT EXECUTE FUNCTION loyalty.forbid_change();
+CREATE TRIGGER tier_change_append_only BEFORE UPDATE OR DELETE ON loyalty.tier_change
+    FOR EACH ROW EXECUTE FUNCTION loyalty.forbid_change();
+CREATE TRIGGER tier_change_no_truncate BEFORE TRUNCATE ON loyalty.tier_change
+    FOR EACH STATEMENT EXECUTE FUNCTION loyalty.forbid_change();
+
+-- pg_dump keeps what users put in these tables.
+SELECT pg_catalog.pg_extension_config_dump('loyalty.program', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.tier', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.member', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.entry', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.lot', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.lot_draw', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.tier_change', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.entry_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.lot_id_seq', '');
+
+-- ---------------------------------------------------------------------------
+-- The receipt every money-like operation returns
+-- ---------------------------------------------------------------------------
+
+CREATE TYPE loyalty.receipt AS (
+    entry_id  bigint,
+    member_id bigint,
+    points    bigint,
+    available bigint,
+    pending   bigint,
+    tier      text,
+    replayed  boolean
+);
+
+-- ---------------------------------------------------------------------------
+-- Admin: programs, tiers
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION loyalty.create_program(code text, name text, settings jsonb DEFAULT '{}')
+    RETURNS bigint
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_create_program'
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION loyalty.create_program(text, text, jsonb) IS
+    'create a loyalty program; settings are validated (unknown keys are an error)';
+
+CREATE FUNCTION loyalty.add_tier(program text, code text, name text, threshold numeric,
+                                 earn_multiplier numeric DEFAULT 1, benefits jsonb DEFAULT '{}')
+    RETURNS bigint
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_add_tier'
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION loyalty.add_tier(text, text, text, numeric, numeric, jsonb) IS
+    'add a tier to a program; the tier with threshold 0 is the base tier';
+
+-- Calendar arithmetic in a program's time zone (the C code uses the same routine).
+CREATE FUNCTION loyalty.add_months_local(ts timestamptz, months integer, timezone text)
+    RETURNS timestamptz
+    LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'loyalty_add_months_local'
+    SET search_path = pg_catalog, pg_temp;
+
+-- ---------------------------------------------------------------------------
+-- Members
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION loyalty.enroll(program text, external_ref text, at timestamptz DEFAULT now(),
+                               referral_code text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_enroll'
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION loyalty.enroll(text, text, timestamptz, text) IS
+    'enroll a member; idempotent on (program, external_ref)';
+
+CREATE FUNCTION loyalty.member_id(program text, external_ref text) RETURNS bigint
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pid bigint;
+BEGIN
+    IF program IS NULL THEN
+        RAISE EXCEPTION 'program must not be null' USING ERRCODE = 'LY034';
+    END IF;
+    SELECT p.id INTO pid FROM loyalty.program p WHERE p.code = member_id.program;
+    IF pid IS NULL THEN
+        RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY001';
+    END IF;
+    RETURN (SELECT m.id FROM loyalty.member m
+             WHERE m.program_id = pid AND m.external_ref = member_id.external_ref);
+END
+$$;
+COMMENT ON FUNCTION loyalty.member_id(text, text) IS
+    'the member id for (program, external_ref), or NULL if not enrolled';
+
+-- ---------------------------------------------------------------------------
+-- Money-like operations (C)
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION loyalty.earn(member bigint, amount numeric, idempotency_key text,
+                             at timestamptz DEFAULT now(), attrs jsonb DEFAULT '{}')
+    RETURNS loyalty.receipt
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_earn'
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION loyalty.earn(bigint, numeric, text, timestamptz, jsonb) IS
+    'credit points for a purchase of `amount`';
+
+CREATE FUNCTION loyalty.award(member bigint, points bigint, reason text, idempotency_key text,
+                              at timestamptz DEFAULT now())
+    RETURNS loyalty.receipt
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_award'
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION loyalty.award(bigint, bigint, text, text, timestamptz) IS
+    'credit bonus points that are not tied to a purchase';
+
+CREATE FUNCTION loyalty.redeem(member bigint, points bigint, idempotency_key text,
+                               at timestamptz DEFAULT now(), reason text DEFAULT NULL)
+    RETURNS loyalty.receipt
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_redeem'
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION loyalty.redeem(bigint, bigint, text, timestamptz, text) IS
+    'spend available points, soonest-expiring lots first';
+
+CREATE FUNCTION loyalty.reverse(member bigint, original_key text, amount numeric,
+                                idempotency_key text, at timestamptz DEFAULT now())
+    RETURNS loyalty.receipt
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_reverse'
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION loyalty.reverse(bigint, text, numeric, text, timestamptz) IS
+    'take back the points of a refunded (part of a) purchase';
+
+CREATE FUNCTION loyalty.adjust(member bigint, points bigint, reason text, idempotency_key text,
+                               at timestamptz DEFAULT now())
+    RETURNS loyalty.receipt
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_adjust'
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION loyalty.adjust(bigint, bigint, text, text, timestamptz) IS
+    'manual correction by staff (positive or negative); reason required';
+
+CREATE FUNCTION loyalty.transfer(from_member bigint, to_member bigint, points bigint,
+                                 idempotency_key text, at timestamptz DEFAULT now())
+    RETURNS loyalty.receipt
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_transfer'
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION loyalty.transfer(bigint, bigint, bigint, text, timestamptz) IS
+    'move available points between members of one program; lots keep their expiry';
+
+-- ---------------------------------------------------------------------------
+-- Maintenance
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION loyalty.run_maintenance(now timestamptz DEFAULT now(), max_members integer DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_run_maintenance'
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION loyalty.run_maintenance(timestamptz, integer) IS
+    'release pending points and expire due lots for members due by `now`';
+
+-- Runs maintenance in batches, committing after each, so that no member row
+-- stays locked for longer than one batch. Call it with CALL, outside a
+-- transaction block (pg_cron does this).
+CREATE PROCEDURE loyalty.maintain(now timestamptz DEFAULT now(), batch_size integer DEFAULT 1000)
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = 'LY031';
+    END IF;
+    LOOP
+        r := loyalty.run_maintenance(now, batch_size);
+        COMMIT;
+        EXIT WHEN (r ->> 'members')::bigint < batch_size;
+    END LOOP;
+END
+$$;
