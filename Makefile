@@ -35,3 +35,6 @@ META.json: META.json.in $(EXTENSION).control
 .PHONY: prove
 prove:
 	pg_prove --ext .sql --recurse --failures test/pgtap
+
+# every C file includes the shared header
+$(OBJS): src/loyalty.h

@@ -1,0 +1,266 @@
+/*
+ * loyalty.h: shared declarations of the loyalty extension.
+ *
+ * The C core keeps one invariant above all: every change to a member's points
+ * happens while holding that member's row lock, and writes the ledger entry,
+ * the lots it touches and the member's balance row in the same transaction.
+ */
+#ifndef LOYALTY_H
+#define LOYALTY_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "pgtime.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+/* ---- SQLSTATEs: class LY, one per business error (documented in README) ---- */
+#define LY_UNKNOWN_PROGRAM        MAKE_SQLSTATE('L','Y','0','0','1')
+#define LY_UNKNOWN_MEMBER         MAKE_SQLSTATE('L','Y','0','0','2')
+#define LY_UNKNOWN_REFERRAL_CODE  MAKE_SQLSTATE('L','Y','0','0','4')
+#define LY_UNKNOWN_PURCHASE       MAKE_SQLSTATE('L','Y','0','0','5')
+#define LY_INSUFFICIENT_POINTS    MAKE_SQLSTATE('L','Y','0','1','0')
+#define LY_NEGATIVE_BALANCE       MAKE_SQLSTATE('L','Y','0','1','1')
+#define LY_KEY_REUSED             MAKE_SQLSTATE('L','Y','0','2','0')
+#define LY_KEY_REQUIRED           MAKE_SQLSTATE('L','Y','0','2','1')
+#define LY_INVALID_SETTING        MAKE_SQLSTATE('L','Y','0','3','0')
+#define LY_INVALID_AMOUNT         MAKE_SQLSTATE('L','Y','0','3','1')
+#define LY_INVALID_POINTS         MAKE_SQLSTATE('L','Y','0','3','2')
+#define LY_INVALID_TIMESTAMP      MAKE_SQLSTATE('L','Y','0','3','3')
+#define LY_NULL_VALUE             MAKE_SQLSTATE('L','Y','0','3','4')
+#define LY_INVALID_JSON           MAKE_SQLSTATE('L','Y','0','3','5')
+#define LY_REASON_REQUIRED        MAKE_SQLSTATE('L','Y','0','3','6')
+#define LY_INVALID_NAME           MAKE_SQLSTATE('L','Y','0','3','7')
+#define LY_INVALID_ARGUMENT       MAKE_SQLSTATE('L','Y','0','3','8')
+#define LY_NO_BASE_TIER           MAKE_SQLSTATE('L','Y','0','4','0')
+#define LY_DUPLICATE              MAKE_SQLSTATE('L','Y','0','4','1')
+#define LY_INVALID_TIER           MAKE_SQLSTATE('L','Y','0','4','2')
+#define LY_REFUND_EXCEEDS         MAKE_SQLSTATE('L','Y','0','5','1')
+#define LY_APPEND_ONLY            MAKE_SQLSTATE('L','Y','0','6','0')
+#define LY_INVALID_TRANSFER       MAKE_SQLSTATE('L','Y','0','6','1')
+
+/* ---- program settings (settings.c) ---- */
+typedef enum { ROUND_FLOOR, ROUND_HALF_UP, ROUND_CEIL } Rounding;
+typedef enum { EXPIRY_NONE, EXPIRY_ROLLING, EXPIRY_END_OF_PERIOD, EXPIRY_INACTIVITY } ExpiryPolicy;
+typedef enum { PERIOD_NONE, PERIOD_MONTH, PERIOD_QUARTER, PERIOD_YEAR } Period;
+typedef enum { NEG_DENY, NEG_ALLOW, NEG_CLAMP } NegativePolicy;
+typedef enum { BASIS_POINTS, BASIS_SPEND, BASIS_VISITS } TierBasis;
+typedef enum { WINDOW_LIFETIME, WINDOW_CALENDAR_YEAR, WINDOW_ROLLING } TierWindow;
+typedef enum { DOWNGRADE_NEVER, DOWNGRADE_PERIOD_END, DOWNGRADE_ONE_STEP } Downgrade;
+
+typedef struct Settings
+{
+	Numeric		points_per_unit;
+	Rounding	rounding;
+	char	   *timezone;
+	int			pending_days;
+	ExpiryPolicy expiry_policy;
+	int			expiry_months;
+	Period		expiry_period;
+	NegativePolicy negative_balance;
+	TierBasis	tier_basis;
+	TierWindow	tier_window;
+	int			tier_window_months;
+	Downgrade	downgrade;
+	int			grace_days;
+} Settings;
+
+extern void ly_parse_settings(Jsonb *settings, Settings *out);
+extern const char *ly_rounding_name(Rounding r);
+extern const char *ly_expiry_name(ExpiryPolicy p);
+extern const char *ly_period_name(Period p);
+extern const char *ly_negative_name(NegativePolicy p);
+extern const char *ly_basis_name(TierBasis b);
+extern const char *ly_window_name(TierWindow w);
+extern const char *ly_downgrade_name(Downgrade d);
+extern const char *const ly_rounding_names[];
+extern const char *const ly_expiry_names[];
+extern const char *const ly_period_names[];
+extern const char *const ly_negative_names[];
+extern const char *const ly_basis_names[];
+extern const char *const ly_window_names[];
+extern const char *const ly_downgrade_names[];
+#define LY_N_ROUNDING 3
+#define LY_N_EXPIRY 4
+#define LY_N_PERIOD 4
+#define LY_N_NEGATIVE 3
+#define LY_N_BASIS 3
+#define LY_N_WINDOW 3
+#define LY_N_DOWNGRADE 3
+extern int	ly_enum_value(const char *name, const char *const *names, int n);
+
+/* ---- calendar arithmetic in a program's time zone (calendar.c) ---- */
+extern pg_tz *ly_timezone(const char *name);
+extern TimestampTz ly_add_months(TimestampTz t, int months, pg_tz *tz);
+extern TimestampTz ly_add_days(TimestampTz t, int days, pg_tz *tz);
+extern TimestampTz ly_period_end(TimestampTz t, Period period, pg_tz *tz);
+extern TimestampTz ly_year_start(TimestampTz t, pg_tz *tz);
+
+/* ---- in-memory program, tiers and locked member (programs.c) ---- */
+typedef struct Tier
+{
+	int64		id;
+	char	   *code;
+	Numeric		threshold;
+	Numeric		multiplier;
+} Tier;
+
+typedef struct Program
+{
+	int64		id;
+	Settings	s;
+	pg_tz	   *tz;
+	int			ntiers;
+	Tier	   *tiers;			/* ordered by threshold ascending */
+} Program;
+
+typedef struct Member
+{
+	int64		id;
+	Program    *prog;
+	int			tier;			/* index into prog->tiers */
+	TimestampTz tier_since;
+	int64		available;
+	int64		pending;
+	int64		lifetime_earned;
+	int64		redeemed;
+	int64		expired;
+	Numeric		qualifying;
+	Numeric		lifetime_spend;
+	int64		lifetime_visits;
+	bool		has_last_activity;
+	TimestampTz last_activity_at;
+	bool		has_last_entry;
+	TimestampTz last_entry_at;
+	TimestampTz next_transition_at;
+} Member;
+
+extern Program *ly_load_program(int64 program_id);
+extern Member *ly_lock_member(int64 member_id, Program *known);
+extern void ly_save_member(Member *m);
+extern const char *ly_tier_code(Member *m);
+
+/* ---- SPI helpers (spi_util.c) ---- */
+typedef struct LyQuery
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[20];
+	SPIPlanPtr	plan;
+} LyQuery;
+
+extern uint64 ly_run(LyQuery *q, Datum *values, const char *nulls, long count);
+extern Datum ly_get(uint64 row, int col, bool *isnull);
+extern int64 ly_get_int64(uint64 row, int col);
+extern bool ly_get_int64_null(uint64 row, int col, int64 *out);
+extern char *ly_get_text(uint64 row, int col);
+extern Numeric ly_get_numeric(uint64 row, int col);
+extern Datum ly_int8_array(int64 *values, int n);
+extern int64 ly_nextval(const char *seqname);
+extern Numeric ly_int64_numeric(int64 v);
+extern int64 ly_add_points(int64 a, int64 b);
+extern Numeric ly_num_add(Numeric a, Numeric b);
+extern Numeric ly_num_sub(Numeric a, Numeric b);
+extern Numeric ly_num_mul(Numeric a, Numeric b);
+extern int	ly_num_cmp(Numeric a, Numeric b);
+extern Numeric ly_num_zero(void);
+extern Numeric ly_div_rounded(Numeric num, Numeric den, Rounding r);
+extern int64 ly_numeric_points(Numeric n, const char *what);
+extern Jsonb *ly_jsonb(const char *text);
+
+/* ---- argument checks shared by SQL-callable functions (loyalty.c) ---- */
+extern int64 ly_arg_id(FunctionCallInfo fcinfo, int n, const char *name);
+extern int64 ly_arg_points(FunctionCallInfo fcinfo, int n, const char *name, bool allow_negative);
+extern Numeric ly_arg_amount(FunctionCallInfo fcinfo, int n, const char *name, bool allow_null);
+extern char *ly_arg_key(FunctionCallInfo fcinfo, int n);
+extern char *ly_arg_name(FunctionCallInfo fcinfo, int n, const char *name);
+extern char *ly_arg_reason(FunctionCallInfo fcinfo, int n, bool required);
+extern TimestampTz ly_arg_at(FunctionCallInfo fcinfo, int n);
+extern Jsonb *ly_arg_object(FunctionCallInfo fcinfo, int n, const char *name, bool null_is_empty);
+extern void ly_check_at(TimestampTz at);
+
+/* ---- secure randomness (crypto.c, the only file that includes OpenSSL) ---- */
+extern void ly_random_code(char *buf, int len);
+
+/* ---- lots: creation, draws, sweeping time-based transitions (lots.c) ---- */
+typedef struct SweepStats
+{
+	int64		released_lots;
+	int64		released_points;
+	int64		expired_lots;
+	int64		expired_points;
+	int64		expire_entries;
+} SweepStats;
+
+typedef struct Draw
+{
+	int64		lot_id;
+	int64		points;			/* taken from the lot (negative settles debt) */
+	bool		from_pending;
+	bool		has_expiry;
+	TimestampTz expires_at;
+} Draw;
+
+typedef struct DrawList
+{
+	int			n;
+	int			cap;
+	Draw	   *d;
+	int64		total;			/* sum of positive draws */
+	int64		from_pending;	/* part of total taken from pending lots */
+} DrawList;
+
+/* A credit about to become a lot: ly_credit counts it in the member's
+ * balances (before the entry is written), ly_write_lot stores it (after). */
+typedef struct NewLot
+{
+	int64		points;			/* negative for a debt lot */
+	TimestampTz at;
+	TimestampTz available_at;
+	bool		has_expiry;
+	TimestampTz expires_at;
+	int64		source_lot;		/* 0 if none (transfers name the sender's lot) */
+	char		state;			/* set by ly_credit */
+} NewLot;
+
+extern bool ly_lot_expiry(Program *p, TimestampTz available_at, TimestampTz *expires_at);
+extern void ly_credit(Member *m, NewLot *lot);
+extern void ly_write_lot(Member *m, int64 entry_id, NewLot *lot);
+extern void ly_note_transition(Member *m, TimestampTz t);
+extern void ly_note_activity(Member *m, TimestampTz at);
+extern int64 ly_draw_from_lot(Member *m, int64 lot_id, int64 want, DrawList *dl);
+extern int64 ly_draw_available(Member *m, int64 want, int64 skip_lot, DrawList *dl);
+extern void ly_write_draws(Member *m, int64 entry_id, TimestampTz at, DrawList *dl);
+extern void ly_sweep(Member *m, TimestampTz t, SweepStats *st);
+
+/* ---- ledger entries (operations.c) ---- */
+typedef struct EntryRow
+{
+	int64		id;
+	const char *kind;
+	int64		points;
+	TimestampTz at;
+	const char *key;			/* NULL for system entries */
+	Jsonb	   *request;
+	Numeric		amount;			/* NULL if none */
+	const char *reason;
+	int64		ref_entry_id;	/* 0 if none */
+	int64		counterparty_id;	/* 0 if none */
+	Numeric		qualifying;		/* NULL means 0 */
+	TimestampTz qualifying_at;
+	Jsonb	   *detail;			/* NULL means {} */
+} EntryRow;
+
+extern void ly_insert_entry(Member *m, EntryRow *e);
+
+/* ---- tiers (tiers.c) ---- */
+extern Numeric ly_qualifying_at(Member *m, TimestampTz at, Numeric extra, TimestampTz extra_at);
+extern void ly_promote(Member *m, Numeric qualifying, TimestampTz at);
+extern void ly_record_tier_change(int64 member_id, TimestampTz at, const char *from,
+								  const char *to, const char *reason, Numeric qualifying);
+
+#endif							/* LOYALTY_H */

@@ -1,0 +1,83 @@
+/*
+ * maintenance.c: run_maintenance sweeps every member whose next transition
+ * (a pending lot becoming available, a lot expiring) is due.
+ *
+ * Members are locked with SKIP LOCKED: two concurrent runs split the work,
+ * and an operation holding a member simply makes maintenance skip it (the
+ * operation sweeps the member itself). Nothing can expire twice, because a
+ * lot's state only changes under its member's row lock.
+ */
+#include "loyalty.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+static LyQuery q_due_members = {
+	"SELECT id FROM loyalty.member WHERE next_transition_at <= $1 "
+	" ORDER BY next_transition_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 2,
+	{TIMESTAMPTZOID, INT8OID}};
+
+/* run_maintenance(now, max_members): release and expire what is due */
+PG_FUNCTION_INFO_V1(loyalty_run_maintenance);
+Datum
+loyalty_run_maintenance(PG_FUNCTION_ARGS)
+{
+	TimestampTz now = ly_arg_at(fcinfo, 0);
+	int64		limit = PG_ARGISNULL(1) ? PG_INT64_MAX : PG_GETARG_INT32(1);
+	MemoryContext callcxt = CurrentMemoryContext;
+	MemoryContext loopcxt;
+	SweepStats	st = {0};
+	Datum		v[2];
+	int64	   *ids;
+	uint64		n;
+	uint64		i;
+	Program    *prog = NULL;
+	char	   *result;
+
+	if (limit < 1)
+		ereport(ERROR,
+				(errcode(LY_INVALID_ARGUMENT),
+				 errmsg("max_members must be positive")));
+
+	SPI_connect();
+	v[0] = TimestampTzGetDatum(now);
+	v[1] = Int64GetDatum(limit);
+	n = ly_run(&q_due_members, v, NULL, 0);
+	ids = palloc(sizeof(int64) * (n > 0 ? n : 1));
+	for (i = 0; i < n; i++)
+		ids[i] = ly_get_int64(i, 1);
+
+	/* per-member scratch memory, so a run over a million members stays flat */
+	loopcxt = AllocSetContextCreate(CurrentMemoryContext, "loyalty maintenance member",
+									ALLOCSET_DEFAULT_SIZES);
+	for (i = 0; i < n; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(loopcxt);
+		Member	   *m = ly_lock_member(ids[i], prog);
+
+		if (m->prog != prog)
+		{
+			/* keep the program (and its tiers) outside the per-member context */
+			MemoryContextSwitchTo(old);
+			prog = ly_load_program(m->prog->id);
+			MemoryContextSwitchTo(loopcxt);
+			m->prog = prog;
+		}
+		ly_sweep(m, now, &st);
+		ly_save_member(m);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(loopcxt);
+	}
+	MemoryContextDelete(loopcxt);
+
+	result = MemoryContextStrdup(callcxt, psprintf(
+		"{\"members\": " UINT64_FORMAT ", \"released_lots\": " INT64_FORMAT
+		", \"released_points\": " INT64_FORMAT ", \"expired_lots\": " INT64_FORMAT
+		", \"expired_points\": " INT64_FORMAT ", \"expire_entries\": " INT64_FORMAT "}",
+		n, st.released_lots, st.released_points, st.expired_lots, st.expired_points,
+		st.expire_entries));
+	SPI_finish();
+	PG_RETURN_JSONB_P(ly_jsonb(result));
+}

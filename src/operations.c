@@ -1,0 +1,739 @@
+/*
+ * operations.c: the money-like operations (earn, award, redeem, reverse,
+ * adjust, transfer) and the ledger entries they write.
+ *
+ * Each operation: checks its arguments, locks its member(s), replays or
+ * refuses a used idempotency key, sweeps the member to the business time,
+ * computes the new balances in memory, then writes the entry, its lots and
+ * draws, and the member row. Any error aborts the whole transaction, so
+ * nothing partial is ever written.
+ */
+#include "loyalty.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+typedef struct Receipt
+{
+	int64		entry_id;
+	int64		member_id;
+	int64		points;
+	int64		available;
+	int64		pending;
+	char	   *tier;
+	bool		replayed;
+} Receipt;
+
+/* ---- ledger entries ---- */
+
+static LyQuery q_insert_entry = {
+	"INSERT INTO loyalty.entry (member_id, id, kind, points, at, idempotency_key, request, "
+	"       amount, reason, ref_entry_id, counterparty_id, qualifying, qualifying_at, detail, "
+	"       available_after, pending_after, tier_after) "
+	"VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, '{}'), $8, $9, $10, $11, coalesce($12, 0), "
+	"        $13, coalesce($14, '{}'), $15, $16, $17)", 17,
+	{INT8OID, INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID, NUMERICOID,
+	 TEXTOID, INT8OID, INT8OID, NUMERICOID, TIMESTAMPTZOID, JSONBOID, INT8OID, INT8OID, TEXTOID}};
+
+/* Write an entry; its receipt columns are the member's balances right now. */
+void
+ly_insert_entry(Member *m, EntryRow *e)
+{
+	Datum		v[17];
+	char		n[17];
+
+	memset(n, ' ', sizeof(n));
+	v[0] = Int64GetDatum(m->id);
+	v[1] = Int64GetDatum(e->id);
+	v[2] = CStringGetTextDatum(e->kind);
+	v[3] = Int64GetDatum(e->points);
+	v[4] = TimestampTzGetDatum(e->at);
+#define OPT(i, cond, datum) do { if (cond) v[i] = (datum); else { v[i] = (Datum) 0; n[i] = 'n'; } } while (0)
+	OPT(5, e->key != NULL, CStringGetTextDatum(e->key));
+	OPT(6, e->request != NULL, JsonbPGetDatum(e->request));
+	OPT(7, e->amount != NULL, NumericGetDatum(e->amount));
+	OPT(8, e->reason != NULL, CStringGetTextDatum(e->reason));
+	OPT(9, e->ref_entry_id != 0, Int64GetDatum(e->ref_entry_id));
+	OPT(10, e->counterparty_id != 0, Int64GetDatum(e->counterparty_id));
+	OPT(11, e->qualifying != NULL, NumericGetDatum(e->qualifying));
+	OPT(12, e->qualifying != NULL, TimestampTzGetDatum(e->qualifying_at));
+	OPT(13, e->detail != NULL, JsonbPGetDatum(e->detail));
+#undef OPT
+	v[14] = Int64GetDatum(m->available);
+	v[15] = Int64GetDatum(m->pending);
+	v[16] = CStringGetTextDatum(ly_tier_code(m));
+	ly_run(&q_insert_entry, v, n, 0);
+
+	if (!m->has_last_entry || e->at > m->last_entry_at)
+	{
+		m->last_entry_at = e->at;
+		m->has_last_entry = true;
+	}
+}
+
+/* ---- the shape every operation shares ---- */
+
+typedef struct Op
+{
+	const char *kind;
+	char	   *key;
+	Jsonb	   *request;
+	TimestampTz at;
+	Member	   *m;
+	Receipt		r;
+	MemoryContext callcxt;
+} Op;
+
+static LyQuery q_find_key = {
+	"SELECT id, kind, request, points, available_after, pending_after, tier_after "
+	"  FROM loyalty.entry WHERE member_id = $1 AND idempotency_key = $2", 2, {INT8OID, TEXTOID}};
+
+/*
+ * Has this member used the key before? Same operation and arguments: fill
+ * the original receipt (a replay). Anything else: refuse. Called with the
+ * member locked, so two sessions racing on one key see each other's entry.
+ */
+static bool
+op_replayed(Op *op, int64 member_id)
+{
+	Datum		v[2] = {Int64GetDatum(member_id), CStringGetTextDatum(op->key)};
+	char	   *kind;
+	Jsonb	   *req;
+	bool		isnull;
+
+	if (ly_run(&q_find_key, v, NULL, 1) != 1)
+		return false;
+	kind = ly_get_text(0, 2);
+	req = DatumGetJsonbP(ly_get(0, 3, &isnull));
+	if (strcmp(kind, op->kind) != 0 ||
+		!DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(req), JsonbPGetDatum(op->request))))
+		ereport(ERROR,
+				(errcode(LY_KEY_REUSED),
+				 errmsg("idempotency key \"%s\" was already used with different arguments", op->key),
+				 errdetail("The key was first used by %s with %s; this call is %s with %s.",
+						   kind, JsonbToCString(NULL, &req->root, VARSIZE(req)),
+						   op->kind, JsonbToCString(NULL, &op->request->root, VARSIZE(op->request))),
+				 errhint("Use a new key for a new operation.")));
+	op->r.entry_id = ly_get_int64(0, 1);
+	op->r.member_id = member_id;
+	op->r.points = ly_get_int64(0, 4);
+	op->r.available = ly_get_int64(0, 5);
+	op->r.pending = ly_get_int64(0, 6);
+	op->r.tier = MemoryContextStrdup(op->callcxt, ly_get_text(0, 7));
+	op->r.replayed = true;
+	return true;
+}
+
+/* Lock, replay check, sweep. Returns false when the call is a replay. */
+static bool
+op_begin(Op *op, int64 member_id)
+{
+	SweepStats	st = {0};
+
+	op->m = ly_lock_member(member_id, NULL);
+	if (op_replayed(op, member_id))
+		return false;
+	ly_sweep(op->m, op->at, &st);
+	return true;
+}
+
+static void
+op_receipt(Op *op, int64 entry_id, int64 points)
+{
+	op->r.entry_id = entry_id;
+	op->r.member_id = op->m->id;
+	op->r.points = points;
+	op->r.available = op->m->available;
+	op->r.pending = op->m->pending;
+	op->r.tier = MemoryContextStrdup(op->callcxt, ly_tier_code(op->m));
+	op->r.replayed = false;
+}
+
+static Datum
+receipt_datum(FunctionCallInfo fcinfo, Receipt *r)
+{
+	TupleDesc	tupdesc;
+	Datum		v[7];
+	bool		n[7] = {false, false, false, false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "loyalty: receipt type expected");
+	tupdesc = BlessTupleDesc(tupdesc);
+	v[0] = Int64GetDatum(r->entry_id);
+	v[1] = Int64GetDatum(r->member_id);
+	v[2] = Int64GetDatum(r->points);
+	v[3] = Int64GetDatum(r->available);
+	v[4] = Int64GetDatum(r->pending);
+	v[5] = CStringGetTextDatum(r->tier);
+	v[6] = BoolGetDatum(r->replayed);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, v, n));
+}
+
+static void
+op_init(Op *op, const char *kind, char *key, TimestampTz at)
+{
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	op->key = key;
+	op->at = at;
+	op->callcxt = CurrentMemoryContext;
+}
+
+/* JSON text of a value for the request fingerprint */
+static char *
+json_num(Numeric n)
+{
+	return n ? DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n))) : "null";
+}
+
+static char *
+json_str(const char *s)
+{
+	StringInfoData buf;
+
+	if (s == NULL)
+		return "null";
+	initStringInfo(&buf);
+	escape_json(&buf, s);
+	return buf.data;
+}
+
+static Numeric
+basis_contribution(Program *p, int64 points, Numeric amount, int visits)
+{
+	switch (p->s.tier_basis)
+	{
+		case BASIS_SPEND:
+			return amount;
+		case BASIS_VISITS:
+			return int64_to_numeric(visits);
+		case BASIS_POINTS:
+		default:
+			return int64_to_numeric(points);
+	}
+}
+
+/* Refresh the member's qualifying figure after a contribution and promote. */
+static void
+apply_qualifying(Member *m, Numeric contribution, TimestampTz contribution_at, TimestampTz at,
+				 bool may_promote)
+{
+	Numeric		q = ly_qualifying_at(m, at, contribution, contribution_at);
+
+	m->qualifying = q;
+	if (may_promote)
+		ly_promote(m, q, at);
+}
+
+/* Take `want` points back; the rest is the shortfall under the policy. */
+static int64
+take_back(Member *m, int64 want, int64 first_lot, DrawList *dl, NegativePolicy policy,
+		  const char *what)
+{
+	int64		taken = 0;
+	int64		budget;
+
+	if (first_lot)
+		taken += ly_draw_from_lot(m, first_lot, want, dl);
+	/* what can still be taken without the balance going below zero */
+	budget = Max(m->available, 0);
+	if (policy == NEG_DENY && want - taken > budget)
+		ereport(ERROR,
+				(errcode(LY_NEGATIVE_BALANCE),
+				 errmsg("%s would make the balance negative", what),
+				 errdetail("It takes back " INT64_FORMAT " points; " INT64_FORMAT " are left to take.",
+						   want, taken + budget),
+				 errhint("The program's negative_balance setting is deny.")));
+	if (policy == NEG_CLAMP)
+		want = taken + Min(want - taken, budget);
+	taken += ly_draw_available(m, want - taken, first_lot, dl);
+	return want - taken;		/* shortfall: a debt under allow, 0 otherwise */
+}
+
+static void
+insufficient(Member *m, int64 want)
+{
+	ereport(ERROR,
+			(errcode(LY_INSUFFICIENT_POINTS),
+			 errmsg("insufficient points"),
+			 errdetail("Member " INT64_FORMAT " has " INT64_FORMAT " available points; " INT64_FORMAT " were requested.",
+					   m->id, m->available, want)));
+}
+
+/* ---- earn ---- */
+
+/* earn(member, amount, idempotency_key, at, attrs): points for a purchase */
+PG_FUNCTION_INFO_V1(loyalty_earn);
+Datum
+loyalty_earn(PG_FUNCTION_ARGS)
+{
+	int64		member_id = ly_arg_id(fcinfo, 0, "member");
+	Numeric		amount = ly_arg_amount(fcinfo, 1, "amount", false);
+	Op			op;
+	Jsonb	   *attrs;
+	Member	   *m;
+	Program    *p;
+	Numeric		raw;
+	Numeric		multiplier;
+	int64		points;
+	NewLot		lot = {0};
+	EntryRow	e = {0};
+	const char *tier_before;
+
+	op_init(&op, "earn", ly_arg_key(fcinfo, 2), ly_arg_at(fcinfo, 3));
+	attrs = ly_arg_object(fcinfo, 4, "attrs", true);
+	op.request = ly_jsonb(psprintf("{\"amount\": %s, \"attrs\": %s}", json_num(amount),
+								   JsonbToCString(NULL, &attrs->root, VARSIZE(attrs))));
+
+	SPI_connect();
+	if (op_begin(&op, member_id))
+	{
+		m = op.m;
+		p = m->prog;
+		/* the multiplier of the tier held before this purchase */
+		multiplier = p->tiers[m->tier].multiplier;
+		raw = ly_num_mul(ly_num_mul(amount, p->s.points_per_unit), multiplier);
+		points = ly_numeric_points(ly_div_rounded(raw, int64_to_numeric(1), p->s.rounding),
+								   "the points earned");
+
+		ly_note_activity(m, op.at);
+		m->lifetime_earned = ly_add_points(m->lifetime_earned, points);
+		m->lifetime_spend = ly_num_add(m->lifetime_spend, amount);
+		m->lifetime_visits += 1;
+		tier_before = ly_tier_code(m);
+		apply_qualifying(m, basis_contribution(p, points, amount, 1), op.at, op.at, true);
+
+		if (points > 0)
+		{
+			lot.points = points;
+			lot.at = op.at;
+			lot.available_at = p->s.pending_days > 0 ? ly_add_days(op.at, p->s.pending_days, p->tz) : op.at;
+			lot.has_expiry = ly_lot_expiry(p, lot.available_at, &lot.expires_at);
+			ly_credit(m, &lot);
+		}
+
+		e.id = ly_nextval("loyalty.entry_id_seq");
+		e.kind = "earn";
+		e.points = points;
+		e.at = op.at;
+		e.key = op.key;
+		e.request = op.request;
+		e.amount = amount;
+		e.qualifying = basis_contribution(p, points, amount, 1);
+		e.qualifying_at = op.at;
+		e.detail = ly_jsonb(psprintf("{\"tier\": %s, \"multiplier\": %s, \"points_per_unit\": %s%s%s}",
+									 json_str(tier_before), json_num(multiplier),
+									 json_num(p->s.points_per_unit),
+									 strcmp(tier_before, ly_tier_code(m)) != 0 ? ", \"promoted_to\": " : "",
+									 strcmp(tier_before, ly_tier_code(m)) != 0 ? json_str(ly_tier_code(m)) : ""));
+		ly_insert_entry(m, &e);
+		if (points > 0)
+			ly_write_lot(m, e.id, &lot);
+		ly_save_member(m);
+		op_receipt(&op, e.id, points);
+	}
+	SPI_finish();
+	PG_RETURN_DATUM(receipt_datum(fcinfo, &op.r));
+}
+
+/* ---- award and adjust: credits (and, for adjust, debits) by reason ---- */
+
+static void
+credit_points(Op *op, int64 points, const char *kind, const char *reason)
+{
+	Member	   *m = op->m;
+	NewLot		lot = {0};
+	EntryRow	e = {0};
+
+	lot.points = points;
+	lot.at = op->at;
+	lot.available_at = op->at;
+	lot.has_expiry = ly_lot_expiry(m->prog, op->at, &lot.expires_at);
+	ly_credit(m, &lot);
+	m->lifetime_earned = ly_add_points(m->lifetime_earned, points);
+
+	e.id = ly_nextval("loyalty.entry_id_seq");
+	e.kind = kind;
+	e.points = points;
+	e.at = op->at;
+	e.key = op->key;
+	e.request = op->request;
+	e.reason = reason;
+	ly_insert_entry(m, &e);
+	ly_write_lot(m, e.id, &lot);
+	ly_save_member(m);
+	op_receipt(op, e.id, points);
+}
+
+/* award(member, points, reason, idempotency_key, at): bonus points */
+PG_FUNCTION_INFO_V1(loyalty_award);
+Datum
+loyalty_award(PG_FUNCTION_ARGS)
+{
+	int64		member_id = ly_arg_id(fcinfo, 0, "member");
+	int64		points = ly_arg_points(fcinfo, 1, "points", false);
+	char	   *reason;
+	Op			op;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR, (errcode(LY_NULL_VALUE), errmsg("reason must not be null")));
+	reason = ly_arg_reason(fcinfo, 2, true);
+	op_init(&op, "award", ly_arg_key(fcinfo, 3), ly_arg_at(fcinfo, 4));
+	op.request = ly_jsonb(psprintf("{\"points\": " INT64_FORMAT ", \"reason\": %s}", points, json_str(reason)));
+
+	SPI_connect();
+	if (op_begin(&op, member_id))
+	{
+		ly_note_activity(op.m, op.at);
+		credit_points(&op, points, "award", reason);
+	}
+	SPI_finish();
+	PG_RETURN_DATUM(receipt_datum(fcinfo, &op.r));
+}
+
+/* adjust(member, points, reason, idempotency_key, at): staff correction */
+PG_FUNCTION_INFO_V1(loyalty_adjust);
+Datum
+loyalty_adjust(PG_FUNCTION_ARGS)
+{
+	int64		member_id = ly_arg_id(fcinfo, 0, "member");
+	int64		points = ly_arg_points(fcinfo, 1, "points", true);
+	char	   *reason = ly_arg_reason(fcinfo, 2, true);
+	Op			op;
+
+	op_init(&op, "adjust", ly_arg_key(fcinfo, 3), ly_arg_at(fcinfo, 4));
+	op.request = ly_jsonb(psprintf("{\"points\": " INT64_FORMAT ", \"reason\": %s}", points, json_str(reason)));
+
+	SPI_connect();
+	if (op_begin(&op, member_id))
+	{
+		ly_note_activity(op.m, op.at);
+		if (points > 0)
+			credit_points(&op, points, "adjust", reason);
+		else
+		{
+			Member	   *m = op.m;
+			DrawList	dl = {0};
+			NewLot		debt = {0};
+			EntryRow	e = {0};
+			int64		shortfall;
+			int64		moved;
+
+			shortfall = take_back(m, -points, 0, &dl, m->prog->s.negative_balance, "this adjustment");
+			moved = dl.total;
+			if (shortfall > 0 && m->prog->s.negative_balance == NEG_ALLOW)
+			{
+				debt.points = -shortfall;
+				debt.at = debt.available_at = op.at;
+				ly_credit(m, &debt);
+				moved += shortfall;
+			}
+			m->redeemed = ly_add_points(m->redeemed, moved);
+
+			e.id = ly_nextval("loyalty.entry_id_seq");
+			e.kind = "adjust";
+			e.points = -moved;
+			e.at = op.at;
+			e.key = op.key;
+			e.request = op.request;
+			e.reason = reason;
+			if (moved != -points)
+				e.detail = ly_jsonb(psprintf("{\"requested\": " INT64_FORMAT ", \"clamped\": " INT64_FORMAT "}",
+											 points, -points - moved));
+			ly_insert_entry(m, &e);
+			ly_write_draws(m, e.id, op.at, &dl);
+			if (debt.points)
+				ly_write_lot(m, e.id, &debt);
+			ly_save_member(m);
+			op_receipt(&op, e.id, -moved);
+		}
+	}
+	SPI_finish();
+	PG_RETURN_DATUM(receipt_datum(fcinfo, &op.r));
+}
+
+/* ---- redeem ---- */
+
+/* redeem(member, points, idempotency_key, at, reason): spend points */
+PG_FUNCTION_INFO_V1(loyalty_redeem);
+Datum
+loyalty_redeem(PG_FUNCTION_ARGS)
+{
+	int64		member_id = ly_arg_id(fcinfo, 0, "member");
+	int64		points = ly_arg_points(fcinfo, 1, "points", false);
+	char	   *reason = ly_arg_reason(fcinfo, 4, false);
+	Op			op;
+
+	op_init(&op, "redeem", ly_arg_key(fcinfo, 2), ly_arg_at(fcinfo, 3));
+	op.request = ly_jsonb(psprintf("{\"points\": " INT64_FORMAT ", \"reason\": %s}", points, json_str(reason)));
+
+	SPI_connect();
+	if (op_begin(&op, member_id))
+	{
+		Member	   *m = op.m;
+		DrawList	dl = {0};
+		EntryRow	e = {0};
+
+		if (points > m->available)
+			insufficient(m, points);
+		if (ly_draw_available(m, points, 0, &dl) != points)
+			elog(ERROR, "loyalty: lots of member " INT64_FORMAT " do not cover its available balance", m->id);
+		ly_note_activity(m, op.at);
+		m->redeemed = ly_add_points(m->redeemed, points);
+
+		e.id = ly_nextval("loyalty.entry_id_seq");
+		e.kind = "redeem";
+		e.points = -points;
+		e.at = op.at;
+		e.key = op.key;
+		e.request = op.request;
+		e.reason = reason;
+		ly_insert_entry(m, &e);
+		ly_write_draws(m, e.id, op.at, &dl);
+		ly_save_member(m);
+		op_receipt(&op, e.id, -points);
+	}
+	SPI_finish();
+	PG_RETURN_DATUM(receipt_datum(fcinfo, &op.r));
+}
+
+/* ---- reverse ---- */
+
+static LyQuery q_purchase = {
+	"SELECT e.id, e.points, e.amount, e.at, "
+	"       (SELECT l.id FROM loyalty.lot l WHERE l.member_id = e.member_id AND l.entry_id = e.id), "
+	"       (SELECT coalesce(sum(r.amount), 0) FROM loyalty.entry r "
+	"         WHERE r.member_id = e.member_id AND r.ref_entry_id = e.id AND r.kind = 'reverse'), "
+	"       (SELECT coalesce(sum((r.detail ->> 'points_due')::bigint), 0)::bigint FROM loyalty.entry r "
+	"         WHERE r.member_id = e.member_id AND r.ref_entry_id = e.id AND r.kind = 'reverse') "
+	"  FROM loyalty.entry e WHERE e.member_id = $1 AND e.idempotency_key = $2 AND e.kind = 'earn'",
+	2, {INT8OID, TEXTOID}};
+
+/* reverse(member, original_key, amount, idempotency_key, at): a refund */
+PG_FUNCTION_INFO_V1(loyalty_reverse);
+Datum
+loyalty_reverse(PG_FUNCTION_ARGS)
+{
+	int64		member_id = ly_arg_id(fcinfo, 0, "member");
+	char	   *original_key;
+	Numeric		amount = ly_arg_amount(fcinfo, 2, "amount", true);
+	Op			op;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(LY_NULL_VALUE), errmsg("original_key must not be null")));
+	original_key = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	op_init(&op, "reverse", ly_arg_key(fcinfo, 3), ly_arg_at(fcinfo, 4));
+	op.request = ly_jsonb(psprintf("{\"original_key\": %s, \"amount\": %s}",
+								   json_str(original_key), json_num(amount)));
+
+	SPI_connect();
+	if (op_begin(&op, member_id))
+	{
+		Member	   *m = op.m;
+		Program    *p = m->prog;
+		Datum		v[2] = {Int64GetDatum(member_id), CStringGetTextDatum(original_key)};
+		int64		orig_id;
+		int64		earned;
+		Numeric		paid;
+		TimestampTz bought_at;
+		int64		orig_lot;
+		Numeric		refunded;
+		int64		due_before;
+		Numeric		left;
+		Numeric		cumulative;
+		bool		full;
+		int64		due;
+		int64		shortfall;
+		int64		moved;
+		DrawList	dl = {0};
+		NewLot		debt = {0};
+		EntryRow	e = {0};
+		bool		isnull;
+		Numeric		contribution;
+
+		if (ly_run(&q_purchase, v, NULL, 1) != 1)
+			ereport(ERROR,
+					(errcode(LY_UNKNOWN_PURCHASE),
+					 errmsg("member " INT64_FORMAT " has no purchase with idempotency key \"%s\"",
+							member_id, original_key),
+					 errhint("original_key is the idempotency key of the earn being refunded.")));
+		orig_id = ly_get_int64(0, 1);
+		earned = ly_get_int64(0, 2);
+		paid = ly_get_numeric(0, 3);
+		bought_at = DatumGetTimestampTz(ly_get(0, 4, &isnull));
+		(void) ly_get_int64_null(0, 5, &orig_lot);
+		refunded = ly_get_numeric(0, 6);
+		due_before = ly_get_int64(0, 7);
+
+		left = ly_num_sub(paid, refunded);
+		if (amount == NULL)
+		{
+			if (ly_num_cmp(left, ly_num_zero()) <= 0)
+				ereport(ERROR,
+						(errcode(LY_REFUND_EXCEEDS),
+						 errmsg("purchase \"%s\" is already fully refunded", original_key)));
+			amount = left;
+		}
+		else if (ly_num_cmp(amount, left) > 0)
+			ereport(ERROR,
+					(errcode(LY_REFUND_EXCEEDS),
+					 errmsg("refund exceeds what is left of purchase \"%s\"", original_key),
+					 errdetail("The purchase was %s, %s is already refunded; %s was asked.",
+							   json_num(paid), json_num(refunded), json_num(amount))));
+		cumulative = ly_num_add(refunded, amount);
+		full = ly_num_cmp(cumulative, paid) == 0;
+
+		/* points due, cumulatively, so partial refunds never add up to more than earned */
+		due = full ? earned
+			: ly_numeric_points(ly_div_rounded(ly_num_mul(int64_to_numeric(earned), cumulative),
+											   paid, p->s.rounding), "the points to take back");
+		due -= due_before;
+
+		shortfall = take_back(m, due, orig_lot, &dl, p->s.negative_balance, "this refund");
+		moved = dl.total;
+		if (shortfall > 0 && p->s.negative_balance == NEG_ALLOW)
+		{
+			debt.points = -shortfall;
+			debt.at = debt.available_at = op.at;
+			ly_credit(m, &debt);
+			moved += shortfall;
+		}
+		m->lifetime_earned -= moved;
+		m->lifetime_spend = ly_num_sub(m->lifetime_spend, amount);
+		if (full)
+			m->lifetime_visits -= 1;
+		contribution = DatumGetNumeric(DirectFunctionCall1(numeric_uminus,
+			NumericGetDatum(basis_contribution(p, due, amount, full ? 1 : 0))));
+		apply_qualifying(m, contribution, bought_at, op.at, false);
+
+		e.id = ly_nextval("loyalty.entry_id_seq");
+		e.kind = "reverse";
+		e.points = -moved;
+		e.at = op.at;
+		e.key = op.key;
+		e.request = op.request;
+		e.amount = amount;
+		e.ref_entry_id = orig_id;
+		e.qualifying = contribution;
+		e.qualifying_at = bought_at;
+		e.detail = ly_jsonb(psprintf("{\"original_entry\": " INT64_FORMAT ", \"points_due\": " INT64_FORMAT
+									 ", \"from_pending\": " INT64_FORMAT ", \"debt\": " INT64_FORMAT
+									 ", \"clamped\": " INT64_FORMAT ", \"full_refund\": %s}",
+									 orig_id, due, dl.from_pending,
+									 debt.points ? -debt.points : (int64) 0,
+									 p->s.negative_balance == NEG_CLAMP ? shortfall : (int64) 0,
+									 full ? "true" : "false"));
+		ly_insert_entry(m, &e);
+		ly_write_draws(m, e.id, op.at, &dl);
+		if (debt.points)
+			ly_write_lot(m, e.id, &debt);
+		ly_save_member(m);
+		op_receipt(&op, e.id, -moved);
+	}
+	SPI_finish();
+	PG_RETURN_DATUM(receipt_datum(fcinfo, &op.r));
+}
+
+/* ---- transfer ---- */
+
+/* transfer(from_member, to_member, points, idempotency_key, at): move points */
+PG_FUNCTION_INFO_V1(loyalty_transfer);
+Datum
+loyalty_transfer(PG_FUNCTION_ARGS)
+{
+	int64		from_id = ly_arg_id(fcinfo, 0, "from_member");
+	int64		to_id = ly_arg_id(fcinfo, 1, "to_member");
+	int64		points = ly_arg_points(fcinfo, 2, "points", false);
+	Op			op;
+	Member	   *from;
+	Member	   *to;
+	SweepStats	st = {0};
+
+	op_init(&op, "transfer_out", ly_arg_key(fcinfo, 3), ly_arg_at(fcinfo, 4));
+	op.request = ly_jsonb(psprintf("{\"to_member\": " INT64_FORMAT ", \"points\": " INT64_FORMAT "}", to_id, points));
+	if (from_id == to_id)
+		ereport(ERROR,
+				(errcode(LY_INVALID_TRANSFER),
+				 errmsg("cannot transfer points from a member to itself")));
+
+	SPI_connect();
+	/* lock both members in id order, so opposite transfers cannot deadlock */
+	if (from_id < to_id)
+	{
+		from = ly_lock_member(from_id, NULL);
+		to = ly_lock_member(to_id, from->prog);
+	}
+	else
+	{
+		to = ly_lock_member(to_id, NULL);
+		from = ly_lock_member(from_id, to->prog);
+	}
+	if (from->prog->id != to->prog->id)
+		ereport(ERROR,
+				(errcode(LY_INVALID_TRANSFER),
+				 errmsg("cannot transfer points between programs"),
+				 errdetail("Member " INT64_FORMAT " and member " INT64_FORMAT " belong to different programs.",
+						   from_id, to_id)));
+	op.m = from;
+	if (!op_replayed(&op, from_id))
+	{
+		DrawList	dl = {0};
+		NewLot	   *lots;
+		EntryRow	out = {0};
+		EntryRow	in = {0};
+		int			i;
+
+		ly_sweep(from, op.at, &st);
+		ly_sweep(to, op.at, &st);
+		ly_note_activity(from, op.at);
+		ly_note_activity(to, op.at);
+		if (points > from->available)
+			insufficient(from, points);
+		if (ly_draw_available(from, points, 0, &dl) != points)
+			elog(ERROR, "loyalty: lots of member " INT64_FORMAT " do not cover its available balance", from_id);
+		from->redeemed = ly_add_points(from->redeemed, points);
+
+		/* the receiver's lots keep the expiry dates of the lots they came from */
+		lots = palloc0(sizeof(NewLot) * dl.n);
+		for (i = 0; i < dl.n; i++)
+		{
+			lots[i].points = dl.d[i].points;
+			lots[i].at = lots[i].available_at = op.at;
+			lots[i].has_expiry = dl.d[i].has_expiry;
+			lots[i].expires_at = dl.d[i].expires_at;
+			lots[i].source_lot = dl.d[i].lot_id;
+			ly_credit(to, &lots[i]);
+		}
+		to->lifetime_earned = ly_add_points(to->lifetime_earned, points);
+
+		out.id = ly_nextval("loyalty.entry_id_seq");
+		out.kind = "transfer_out";
+		out.points = -points;
+		out.at = op.at;
+		out.key = op.key;
+		out.request = op.request;
+		out.counterparty_id = to_id;
+		ly_insert_entry(from, &out);
+		ly_write_draws(from, out.id, op.at, &dl);
+
+		in.id = ly_nextval("loyalty.entry_id_seq");
+		in.kind = "transfer_in";
+		in.points = points;
+		in.at = op.at;
+		in.ref_entry_id = out.id;
+		in.counterparty_id = from_id;
+		ly_insert_entry(to, &in);
+		for (i = 0; i < dl.n; i++)
+			ly_write_lot(to, in.id, &lots[i]);
+
+		ly_save_member(from);
+		ly_save_member(to);
+		op_receipt(&op, out.id, -points);
+	}
+	SPI_finish();
+	PG_RETURN_DATUM(receipt_datum(fcinfo, &op.r));
+}

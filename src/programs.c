@@ -1,0 +1,409 @@
+/*
+ * programs.c: programs, tiers and members: creation, loading and locking.
+ */
+#include "loyalty.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+/* ---- loading ---- */
+
+static LyQuery q_program = {
+	"SELECT points_per_unit, rounding, timezone, pending_days, expiry_policy, expiry_months, "
+	"       expiry_period, negative_balance, tier_basis, tier_window, tier_window_months, "
+	"       downgrade, grace_days "
+	"  FROM loyalty.program WHERE id = $1", 1, {INT8OID}};
+
+static LyQuery q_tiers = {
+	"SELECT id, code, threshold, earn_multiplier FROM loyalty.tier "
+	" WHERE program_id = $1 ORDER BY threshold", 1, {INT8OID}};
+
+static int
+enum_col(uint64 row, int col, const char *const *names, int n)
+{
+	char	   *s = ly_get_text(row, col);
+	int			v = s ? ly_enum_value(s, names, n) : 0;
+
+	if (v < 0)
+		elog(ERROR, "loyalty: unexpected setting value \"%s\"", s);
+	return v;
+}
+
+Program *
+ly_load_program(int64 program_id)
+{
+	Program    *p = palloc0(sizeof(Program));
+	Datum		arg = Int64GetDatum(program_id);
+	uint64		i;
+	Settings   *s = &p->s;
+
+	if (ly_run(&q_program, &arg, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(LY_UNKNOWN_PROGRAM),
+				 errmsg("program %lld does not exist", (long long) program_id)));
+	p->id = program_id;
+	s->points_per_unit = ly_get_numeric(0, 1);
+	s->rounding = enum_col(0, 2, ly_rounding_names, LY_N_ROUNDING);
+	s->timezone = ly_get_text(0, 3);
+	s->pending_days = (int) ly_get_int64(0, 4) ;
+	s->expiry_policy = enum_col(0, 5, ly_expiry_names, LY_N_EXPIRY);
+	s->expiry_months = (int) ly_get_int64(0, 6);
+	s->expiry_period = enum_col(0, 7, ly_period_names, LY_N_PERIOD);
+	s->negative_balance = enum_col(0, 8, ly_negative_names, LY_N_NEGATIVE);
+	s->tier_basis = enum_col(0, 9, ly_basis_names, LY_N_BASIS);
+	s->tier_window = enum_col(0, 10, ly_window_names, LY_N_WINDOW);
+	s->tier_window_months = (int) ly_get_int64(0, 11);
+	s->downgrade = enum_col(0, 12, ly_downgrade_names, LY_N_DOWNGRADE);
+	s->grace_days = (int) ly_get_int64(0, 13);
+	p->tz = ly_timezone(s->timezone);
+
+	ly_run(&q_tiers, &arg, NULL, 0);
+	p->ntiers = (int) SPI_processed;
+	p->tiers = palloc0(sizeof(Tier) * (p->ntiers > 0 ? p->ntiers : 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		p->tiers[i].id = ly_get_int64(i, 1);
+		p->tiers[i].code = ly_get_text(i, 2);
+		p->tiers[i].threshold = ly_get_numeric(i, 3);
+		p->tiers[i].multiplier = ly_get_numeric(i, 4);
+	}
+	return p;
+}
+
+/*
+ * Lock a member's row: every change to a member's points happens under this
+ * lock, so two operations on one member run one after the other. The row is
+ * locked alone (no join) so that READ COMMITTED re-reads its newest version.
+ */
+static LyQuery q_lock_member = {
+	"SELECT program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, "
+	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, "
+	"       last_entry_at, next_transition_at "
+	"  FROM loyalty.member WHERE id = $1 FOR UPDATE", 1, {INT8OID}};
+
+Member *
+ly_lock_member(int64 member_id, Program *known)
+{
+	Member	   *m = palloc0(sizeof(Member));
+	Datum		arg = Int64GetDatum(member_id);
+	int64		program_id;
+	int64		tier_id;
+	bool		isnull;
+	int			i;
+
+	if (ly_run(&q_lock_member, &arg, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(LY_UNKNOWN_MEMBER),
+				 errmsg("member %lld does not exist", (long long) member_id)));
+	m->id = member_id;
+	program_id = ly_get_int64(0, 1);
+	tier_id = ly_get_int64(0, 2);
+	m->tier_since = DatumGetTimestampTz(ly_get(0, 3, &isnull));
+	m->available = ly_get_int64(0, 4);
+	m->pending = ly_get_int64(0, 5);
+	m->lifetime_earned = ly_get_int64(0, 6);
+	m->redeemed = ly_get_int64(0, 7);
+	m->expired = ly_get_int64(0, 8);
+	m->qualifying = ly_get_numeric(0, 9);
+	m->lifetime_spend = ly_get_numeric(0, 10);
+	m->lifetime_visits = ly_get_int64(0, 11);
+	m->last_activity_at = DatumGetTimestampTz(ly_get(0, 12, &isnull));
+	m->has_last_activity = !isnull;
+	m->last_entry_at = DatumGetTimestampTz(ly_get(0, 13, &isnull));
+	m->has_last_entry = !isnull;
+	m->next_transition_at = DatumGetTimestampTz(ly_get(0, 14, &isnull));
+
+	m->prog = (known && known->id == program_id) ? known : ly_load_program(program_id);
+	m->tier = -1;
+	for (i = 0; i < m->prog->ntiers; i++)
+		if (m->prog->tiers[i].id == tier_id)
+			m->tier = i;
+	if (m->tier < 0)
+		elog(ERROR, "loyalty: tier %lld of member %lld not found", (long long) tier_id, (long long) member_id);
+	return m;
+}
+
+static LyQuery q_save_member = {
+	"UPDATE loyalty.member SET tier_id = $2, tier_since = $3, available = $4, pending = $5, "
+	"       lifetime_earned = $6, redeemed = $7, expired = $8, qualifying = $9, "
+	"       lifetime_spend = $10, lifetime_visits = $11, last_activity_at = $12, "
+	"       last_entry_at = $13, next_transition_at = $14 "
+	" WHERE id = $1", 14,
+	{INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+	 NUMERICOID, NUMERICOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}};
+
+void
+ly_save_member(Member *m)
+{
+	Datum		v[14];
+	char		n[14];
+
+	memset(n, ' ', sizeof(n));
+	v[0] = Int64GetDatum(m->id);
+	v[1] = Int64GetDatum(m->prog->tiers[m->tier].id);
+	v[2] = TimestampTzGetDatum(m->tier_since);
+	v[3] = Int64GetDatum(m->available);
+	v[4] = Int64GetDatum(m->pending);
+	v[5] = Int64GetDatum(m->lifetime_earned);
+	v[6] = Int64GetDatum(m->redeemed);
+	v[7] = Int64GetDatum(m->expired);
+	v[8] = NumericGetDatum(m->qualifying);
+	v[9] = NumericGetDatum(m->lifetime_spend);
+	v[10] = Int64GetDatum(m->lifetime_visits);
+	v[11] = TimestampTzGetDatum(m->last_activity_at);
+	n[11] = m->has_last_activity ? ' ' : 'n';
+	v[12] = TimestampTzGetDatum(m->last_entry_at);
+	n[12] = m->has_last_entry ? ' ' : 'n';
+	v[13] = TimestampTzGetDatum(m->next_transition_at);
+	ly_run(&q_save_member, v, n, 0);
+}
+
+const char *
+ly_tier_code(Member *m)
+{
+	return m->prog->tiers[m->tier].code;
+}
+
+/* ---- SQL-callable admin functions ---- */
+
+static LyQuery q_program_by_code = {
+	"SELECT id FROM loyalty.program WHERE code = $1", 1, {TEXTOID}};
+
+static int64
+program_by_code(const char *code)
+{
+	Datum		arg = CStringGetTextDatum(code);
+
+	if (ly_run(&q_program_by_code, &arg, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(LY_UNKNOWN_PROGRAM),
+				 errmsg("program \"%s\" does not exist", code)));
+	return ly_get_int64(0, 1);
+}
+
+static LyQuery q_insert_program = {
+	"INSERT INTO loyalty.program (code, name, settings, points_per_unit, rounding, timezone, "
+	"       pending_days, expiry_policy, expiry_months, expiry_period, negative_balance, "
+	"       tier_basis, tier_window, tier_window_months, downgrade, grace_days) "
+	"VALUES ($1, $2, jsonb_build_object("
+	"         'points_per_unit', $3, 'rounding', $4, 'timezone', $5, 'pending_days', $6, "
+	"         'expiry', CASE $7 WHEN 'none' THEN jsonb_build_object('policy', $7) "
+	"                           WHEN 'end_of_period' THEN jsonb_build_object('policy', $7, 'months', $8, 'period', $9) "
+	"                           ELSE jsonb_build_object('policy', $7, 'months', $8) END, "
+	"         'negative_balance', $10, 'tier_basis', $11, "
+	"         'tier_window', CASE $12 WHEN 'rolling' THEN jsonb_build_object('rolling_months', $13) "
+	"                                 ELSE to_jsonb($12) END, "
+	"         'downgrade', $14, 'grace_days', $15), "
+	"        $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+	"ON CONFLICT (code) DO NOTHING RETURNING id", 15,
+	{TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID, TEXTOID,
+	 TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID}};
+
+/* create_program(code, name, settings): validate settings, store them normalised */
+PG_FUNCTION_INFO_V1(loyalty_create_program);
+Datum
+loyalty_create_program(PG_FUNCTION_ARGS)
+{
+	char	   *code = ly_arg_name(fcinfo, 0, "code");
+	char	   *name = ly_arg_name(fcinfo, 1, "name");
+	Jsonb	   *settings;
+	Settings	s;
+	Datum		v[15];
+	char		n[15];
+	int64		id;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(LY_NULL_VALUE),
+				 errmsg("settings must not be null"),
+				 errhint("Pass '{}' for the defaults.")));
+	settings = PG_GETARG_JSONB_P(2);
+	ly_parse_settings(settings, &s);
+
+	memset(n, ' ', sizeof(n));
+	v[0] = CStringGetTextDatum(code);
+	v[1] = CStringGetTextDatum(name);
+	v[2] = NumericGetDatum(s.points_per_unit);
+	v[3] = CStringGetTextDatum(ly_rounding_name(s.rounding));
+	v[4] = CStringGetTextDatum(s.timezone);
+	v[5] = Int32GetDatum(s.pending_days);
+	v[6] = CStringGetTextDatum(ly_expiry_name(s.expiry_policy));
+	v[7] = Int32GetDatum(s.expiry_months);
+	if (s.expiry_period == PERIOD_NONE)
+	{
+		v[8] = (Datum) 0;
+		n[8] = 'n';
+	}
+	else
+		v[8] = CStringGetTextDatum(ly_period_name(s.expiry_period));
+	v[9] = CStringGetTextDatum(ly_negative_name(s.negative_balance));
+	v[10] = CStringGetTextDatum(ly_basis_name(s.tier_basis));
+	v[11] = CStringGetTextDatum(ly_window_name(s.tier_window));
+	v[12] = Int32GetDatum(s.tier_window_months);
+	v[13] = CStringGetTextDatum(ly_downgrade_name(s.downgrade));
+	v[14] = Int32GetDatum(s.grace_days);
+
+	SPI_connect();
+	if (ly_run(&q_insert_program, v, n, 0) != 1)
+		ereport(ERROR,
+				(errcode(LY_DUPLICATE),
+				 errmsg("program \"%s\" already exists", code)));
+	id = ly_get_int64(0, 1);
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}
+
+static LyQuery q_insert_tier = {
+	"INSERT INTO loyalty.tier (program_id, code, name, threshold, earn_multiplier, benefits) "
+	"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id", 6,
+	{INT8OID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, JSONBOID}};
+
+static LyQuery q_tier_conflict = {
+	"SELECT code FROM loyalty.tier WHERE program_id = $1 AND (code = $2 OR threshold = $3)", 3,
+	{INT8OID, TEXTOID, NUMERICOID}};
+
+/* add_tier(program, code, name, threshold, earn_multiplier, benefits) */
+PG_FUNCTION_INFO_V1(loyalty_add_tier);
+Datum
+loyalty_add_tier(PG_FUNCTION_ARGS)
+{
+	char	   *program = ly_arg_name(fcinfo, 0, "program");
+	char	   *code = ly_arg_name(fcinfo, 1, "code");
+	char	   *name = ly_arg_name(fcinfo, 2, "name");
+	Numeric		threshold;
+	Numeric		mult;
+	Jsonb	   *benefits = ly_arg_object(fcinfo, 5, "benefits", true);
+	Datum		v[6];
+	int64		program_id;
+	int64		id;
+
+	if (PG_ARGISNULL(3))
+		ereport(ERROR, (errcode(LY_NULL_VALUE), errmsg("threshold must not be null")));
+	if (PG_ARGISNULL(4))
+		ereport(ERROR, (errcode(LY_NULL_VALUE), errmsg("earn_multiplier must not be null")));
+	threshold = PG_GETARG_NUMERIC(3);
+	mult = PG_GETARG_NUMERIC(4);
+	if (numeric_is_nan(threshold) || numeric_is_inf(threshold) ||
+		ly_num_cmp(threshold, ly_num_zero()) < 0)
+		ereport(ERROR,
+				(errcode(LY_INVALID_TIER),
+				 errmsg("tier threshold must be a finite number of 0 or more")));
+	if (numeric_is_nan(mult) || numeric_is_inf(mult) || ly_num_cmp(mult, ly_num_zero()) <= 0)
+		ereport(ERROR,
+				(errcode(LY_INVALID_TIER),
+				 errmsg("earn_multiplier must be a finite number greater than 0")));
+
+	SPI_connect();
+	program_id = program_by_code(program);
+	v[0] = Int64GetDatum(program_id);
+	v[1] = CStringGetTextDatum(code);
+	v[2] = CStringGetTextDatum(name);
+	v[3] = NumericGetDatum(threshold);
+	v[4] = NumericGetDatum(mult);
+	v[5] = JsonbPGetDatum(benefits);
+	if (ly_run(&q_insert_tier, v, NULL, 0) != 1)
+	{
+		ly_run(&q_tier_conflict, v, NULL, 1);
+		ereport(ERROR,
+				(errcode(LY_DUPLICATE),
+				 errmsg("program \"%s\" already has a tier with code \"%s\" or this threshold",
+						program, code),
+				 SPI_processed == 1 ?
+				 errdetail("Tier \"%s\" conflicts with it.", ly_get_text(0, 1)) : 0));
+	}
+	id = ly_get_int64(0, 1);
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}
+
+static LyQuery q_base_tier = {
+	"SELECT id, code FROM loyalty.tier WHERE program_id = $1 AND threshold = 0", 1, {INT8OID}};
+
+static LyQuery q_referrer = {
+	"SELECT id FROM loyalty.member WHERE program_id = $1 AND referral_code = $2", 2,
+	{INT8OID, TEXTOID}};
+
+static LyQuery q_existing_member = {
+	"SELECT id FROM loyalty.member WHERE program_id = $1 AND external_ref = $2", 2,
+	{INT8OID, TEXTOID}};
+
+static LyQuery q_insert_member = {
+	"INSERT INTO loyalty.member (program_id, external_ref, enrolled_at, referral_code, "
+	"       referred_by, tier_id, tier_since) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $3) "
+	"ON CONFLICT (program_id, external_ref) DO NOTHING RETURNING id", 6,
+	{INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID}};
+
+/* enroll(program, external_ref, at, referral_code): idempotent on external_ref */
+PG_FUNCTION_INFO_V1(loyalty_enroll);
+Datum
+loyalty_enroll(PG_FUNCTION_ARGS)
+{
+	char	   *program = ly_arg_name(fcinfo, 0, "program");
+	char	   *ref = ly_arg_name(fcinfo, 1, "external_ref");
+	TimestampTz at = ly_arg_at(fcinfo, 2);
+	char	   *referral = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	int64		program_id;
+	int64		referrer = 0;
+	int64		base_tier;
+	char	   *base_code;
+	int64		id;
+	Datum		v[6];
+	char		n[6];
+	char		code[9];
+
+	SPI_connect();
+	program_id = program_by_code(program);
+
+	v[0] = Int64GetDatum(program_id);
+	v[1] = CStringGetTextDatum(ref);
+	if (ly_run(&q_existing_member, v, NULL, 1) == 1)
+	{
+		id = ly_get_int64(0, 1);
+		SPI_finish();
+		PG_RETURN_INT64(id);
+	}
+
+	if (ly_run(&q_base_tier, v, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(LY_NO_BASE_TIER),
+				 errmsg("program \"%s\" has no tier with threshold 0", program),
+				 errhint("Add the base tier first: SELECT loyalty.add_tier('%s', 'base', 'Base', 0);", program)));
+	base_tier = ly_get_int64(0, 1);
+	base_code = ly_get_text(0, 2);
+
+	if (referral != NULL)
+	{
+		v[1] = CStringGetTextDatum(referral);
+		if (ly_run(&q_referrer, v, NULL, 1) != 1)
+			ereport(ERROR,
+					(errcode(LY_UNKNOWN_REFERRAL_CODE),
+					 errmsg("referral code \"%s\" does not exist in program \"%s\"", referral, program)));
+		referrer = ly_get_int64(0, 1);
+	}
+
+	ly_random_code(code, 8);
+	memset(n, ' ', sizeof(n));
+	v[0] = Int64GetDatum(program_id);
+	v[1] = CStringGetTextDatum(ref);
+	v[2] = TimestampTzGetDatum(at);
+	v[3] = CStringGetTextDatum(code);
+	v[4] = Int64GetDatum(referrer);
+	n[4] = referrer ? ' ' : 'n';
+	v[5] = Int64GetDatum(base_tier);
+	if (ly_run(&q_insert_member, v, n, 0) != 1)
+	{
+		/* a concurrent enroll of the same external_ref committed first */
+		ly_run(&q_existing_member, v, NULL, 1);
+		if (SPI_processed != 1)
+			elog(ERROR, "loyalty: concurrent enroll of \"%s\" not visible", ref);
+		id = ly_get_int64(0, 1);
+		SPI_finish();
+		PG_RETURN_INT64(id);
+	}
+	id = ly_get_int64(0, 1);
+	ly_record_tier_change(id, at, NULL, base_code, "enroll", NULL);
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}

@@ -1,0 +1,192 @@
+/*
+ * spi_util.c: saved SPI plans, result getters and numeric helpers.
+ *
+ * Every query the core runs is a static LyQuery: prepared once per backend,
+ * kept with SPI_keepplan, executed with bound parameters.
+ */
+#include "loyalty.h"
+
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "common/int.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+uint64
+ly_run(LyQuery *q, Datum *values, const char *nulls, long count)
+{
+	int			rc;
+
+	if (q->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(q->sql, q->nargs, q->argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "loyalty: SPI_prepare failed (%s) for: %s",
+				 SPI_result_code_string(SPI_result), q->sql);
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "loyalty: SPI_keepplan failed");
+		q->plan = plan;
+	}
+	rc = SPI_execute_plan(q->plan, values, nulls, false, count);
+	if (rc < 0)
+		elog(ERROR, "loyalty: SPI_execute_plan failed (%s) for: %s",
+			 SPI_result_code_string(rc), q->sql);
+	return SPI_processed;
+}
+
+Datum
+ly_get(uint64 row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+int64
+ly_get_int64(uint64 row, int col)
+{
+	bool		isnull;
+	Datum		d = ly_get(row, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+bool
+ly_get_int64_null(uint64 row, int col, int64 *out)
+{
+	bool		isnull;
+	Datum		d = ly_get(row, col, &isnull);
+
+	*out = isnull ? 0 : DatumGetInt64(d);
+	return !isnull;
+}
+
+char *
+ly_get_text(uint64 row, int col)
+{
+	bool		isnull;
+	Datum		d = ly_get(row, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+Numeric
+ly_get_numeric(uint64 row, int col)
+{
+	bool		isnull;
+	Datum		d = ly_get(row, col, &isnull);
+
+	return isnull ? NULL : DatumGetNumericCopy(d);
+}
+
+Datum
+ly_int8_array(int64 *values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * (n > 0 ? n : 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = Int64GetDatum(values[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+int64
+ly_nextval(const char *seqname)
+{
+	return DatumGetInt64(DirectFunctionCall1(nextval, CStringGetTextDatum(seqname)));
+}
+
+Numeric
+ly_int64_numeric(int64 v)
+{
+	return int64_to_numeric(v);
+}
+
+/* Points are money: an overflow is a business error, never a wrap-around. */
+int64
+ly_add_points(int64 a, int64 b)
+{
+	int64		r;
+
+	if (pg_add_s64_overflow(a, b, &r))
+		ereport(ERROR,
+				(errcode(LY_INVALID_POINTS),
+				 errmsg("points out of range"),
+				 errdetail("The result of %lld + %lld does not fit in a bigint.",
+						   (long long) a, (long long) b)));
+	return r;
+}
+
+Numeric
+ly_num_add(Numeric a, Numeric b)
+{
+	return DatumGetNumeric(DirectFunctionCall2(numeric_add, NumericGetDatum(a), NumericGetDatum(b)));
+}
+
+Numeric
+ly_num_sub(Numeric a, Numeric b)
+{
+	return DatumGetNumeric(DirectFunctionCall2(numeric_sub, NumericGetDatum(a), NumericGetDatum(b)));
+}
+
+Numeric
+ly_num_mul(Numeric a, Numeric b)
+{
+	return DatumGetNumeric(DirectFunctionCall2(numeric_mul, NumericGetDatum(a), NumericGetDatum(b)));
+}
+
+int
+ly_num_cmp(Numeric a, Numeric b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(a), NumericGetDatum(b)));
+}
+
+Numeric
+ly_num_zero(void)
+{
+	return int64_to_numeric(0);
+}
+
+/*
+ * num / den (both >= 0, den > 0) rounded to an integer by the program's rule,
+ * computed exactly: integer division and remainder, no decimal approximation.
+ */
+Numeric
+ly_div_rounded(Numeric num, Numeric den, Rounding r)
+{
+	Numeric		q;
+	Numeric		rem;
+	Numeric		two = int64_to_numeric(2);
+
+	q = DatumGetNumeric(DirectFunctionCall2(numeric_div_trunc, NumericGetDatum(num), NumericGetDatum(den)));
+	rem = DatumGetNumeric(DirectFunctionCall2(numeric_mod, NumericGetDatum(num), NumericGetDatum(den)));
+	if (r == ROUND_FLOOR || ly_num_cmp(rem, ly_num_zero()) == 0)
+		return q;
+	if (r == ROUND_CEIL)
+		return ly_num_add(q, int64_to_numeric(1));
+	/* half up: round away from zero when 2 * rem >= den */
+	if (ly_num_cmp(ly_num_mul(rem, two), den) >= 0)
+		return ly_num_add(q, int64_to_numeric(1));
+	return q;
+}
+
+/* Convert an integral numeric to points, with a business error on overflow. */
+int64
+ly_numeric_points(Numeric n, const char *what)
+{
+	if (ly_num_cmp(n, int64_to_numeric(PG_INT64_MAX)) > 0 ||
+		ly_num_cmp(n, int64_to_numeric(PG_INT64_MIN + 1)) < 0)
+		ereport(ERROR,
+				(errcode(LY_INVALID_POINTS),
+				 errmsg("%s is out of range for points", what),
+				 errdetail("The computed value %s does not fit in a bigint.",
+						   DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n))))));
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(n)));
+}
+
+Jsonb *
+ly_jsonb(const char *text)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
