@@ -33,8 +33,9 @@ to_local(TimestampTz t, pg_tz *tz, struct pg_tm *tm, fsec_t *fsec)
 
 	if (timestamp2tm(t, &tzoff, tm, fsec, NULL, tz) != 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
+				(errcode(LY_INVALID_TIMESTAMP),
+				 errmsg("timestamp out of range"),
+				 errdetail("A date computed from the business time (availability, expiry or a window edge) is outside PostgreSQL's range.")));
 }
 
 static TimestampTz
@@ -45,8 +46,9 @@ from_local(struct pg_tm *tm, fsec_t fsec, pg_tz *tz)
 
 	if (tm2timestamp(tm, fsec, &tzoff, &r) != 0 || !IS_VALID_TIMESTAMP(r))
 		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
+				(errcode(LY_INVALID_TIMESTAMP),
+				 errmsg("timestamp out of range"),
+				 errdetail("A date computed from the business time (availability, expiry or a window edge) is outside PostgreSQL's range.")));
 	return r;
 }
 
