@@ -82,7 +82,7 @@ static LyQuery q_insert_lot = {
 	"INSERT INTO loyalty.lot (member_id, entry_id, at, points, remaining, available_at, "
 	"       expires_at, source_lot, state) "
 	"VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)", 8,
-	{INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, CHAROID}};
+	{INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, CHAROID}, NULL};
 
 void
 ly_write_lot(Member *m, int64 entry_id, NewLot *lot)
@@ -141,7 +141,7 @@ take_balance(Member *m, int64 points, bool pending)
 
 static LyQuery q_one_lot = {
 	"SELECT remaining, state, expires_at FROM loyalty.lot "
-	" WHERE member_id = $1 AND id = $2 AND state <> 'x' AND remaining > 0", 2, {INT8OID, INT8OID}};
+	" WHERE member_id = $1 AND id = $2 AND state <> 'x' AND remaining > 0", 2, {INT8OID, INT8OID}, NULL};
 
 /* Draw up to `want` from one given lot (pending or available). */
 int64
@@ -168,7 +168,7 @@ ly_draw_from_lot(Member *m, int64 lot_id, int64 want, DrawList *dl)
 static LyQuery q_available_lots = {
 	"SELECT id, remaining, expires_at FROM loyalty.lot "
 	" WHERE member_id = $1 AND state = 'a' AND remaining > 0 AND id <> $2 "
-	" ORDER BY expires_at NULLS LAST, id", 2, {INT8OID, INT8OID}};
+	" ORDER BY expires_at NULLS LAST, id", 2, {INT8OID, INT8OID}, NULL};
 
 /* Draw up to `want` from available lots, soonest-expiring first. */
 int64
@@ -202,12 +202,12 @@ static LyQuery q_update_lots = {
 	"   SET remaining = l.remaining - d.points, "
 	"       state = CASE WHEN l.remaining - d.points = 0 THEN 'x'::\"char\" ELSE l.state END "
 	"  FROM unnest($2::bigint[], $3::bigint[]) AS d(id, points) "
-	" WHERE l.member_id = $1 AND l.id = d.id", 3, {INT8OID, INT8ARRAYOID, INT8ARRAYOID}};
+	" WHERE l.member_id = $1 AND l.id = d.id", 3, {INT8OID, INT8ARRAYOID, INT8ARRAYOID}, NULL};
 
 static LyQuery q_insert_draws = {
 	"INSERT INTO loyalty.lot_draw (member_id, entry_id, lot_id, at, points) "
 	"SELECT $1, $4, d.id, $5, d.points FROM unnest($2::bigint[], $3::bigint[]) AS d(id, points)",
-	5, {INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8OID, TIMESTAMPTZOID}};
+	5, {INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8OID, TIMESTAMPTZOID}, NULL};
 
 /* Store the draws of an entry (after the entry itself is written). */
 void
@@ -265,7 +265,7 @@ copy_lots(uint64 n, int state_col, int exp_col)
 
 static LyQuery q_debt_lots = {
 	"SELECT id, remaining FROM loyalty.lot "
-	" WHERE member_id = $1 AND state = 'a' AND remaining < 0 ORDER BY id", 1, {INT8OID}};
+	" WHERE member_id = $1 AND state = 'a' AND remaining < 0 ORDER BY id", 1, {INT8OID}, NULL};
 
 /*
  * Expire the given lots at `at`: one expire entry for the batch. Points that
@@ -318,21 +318,21 @@ expire_batch(Member *m, LotRow *lots, int n, TimestampTz at, SweepStats *st)
 
 static LyQuery q_live_lots = {
 	"SELECT id, remaining, state FROM loyalty.lot "
-	" WHERE member_id = $1 AND state <> 'x' AND remaining > 0 ORDER BY id", 1, {INT8OID}};
+	" WHERE member_id = $1 AND state <> 'x' AND remaining > 0 ORDER BY id", 1, {INT8OID}, NULL};
 
 static LyQuery q_release = {
 	"UPDATE loyalty.lot SET state = 'a' "
 	" WHERE member_id = $1 AND state = 'p' AND available_at <= $2 RETURNING remaining", 2,
-	{INT8OID, TIMESTAMPTZOID}};
+	{INT8OID, TIMESTAMPTZOID}, NULL};
 
 static LyQuery q_due_lots = {
 	"SELECT id, remaining, expires_at FROM loyalty.lot "
 	" WHERE member_id = $1 AND state = 'a' AND remaining > 0 AND expires_at <= $2 "
-	" ORDER BY expires_at, id", 2, {INT8OID, TIMESTAMPTZOID}};
+	" ORDER BY expires_at, id", 2, {INT8OID, TIMESTAMPTZOID}, NULL};
 
 static LyQuery q_next_transition = {
 	"SELECT min(CASE WHEN state = 'p' THEN available_at ELSE expires_at END), count(*) "
-	"  FROM loyalty.lot WHERE member_id = $1 AND state <> 'x' AND remaining > 0", 1, {INT8OID}};
+	"  FROM loyalty.lot WHERE member_id = $1 AND state <> 'x' AND remaining > 0", 1, {INT8OID}, NULL};
 
 /*
  * Bring a locked member's balances up to business time t: release pending

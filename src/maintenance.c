@@ -17,7 +17,7 @@
 static LyQuery q_due_members = {
 	"SELECT id FROM loyalty.member WHERE next_transition_at <= $1 "
 	" ORDER BY next_transition_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 2,
-	{TIMESTAMPTZOID, INT8OID}};
+	{TIMESTAMPTZOID, INT8OID}, NULL};
 
 /* run_maintenance(now, max_members): release and expire what is due */
 PG_FUNCTION_INFO_V1(loyalty_run_maintenance);

@@ -37,7 +37,7 @@ static LyQuery q_insert_entry = {
 	"VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, '{}'), $8, $9, $10, $11, coalesce($12, 0), "
 	"        $13, coalesce($14, '{}'), $15, $16, $17)", 17,
 	{INT8OID, INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID, NUMERICOID,
-	 TEXTOID, INT8OID, INT8OID, NUMERICOID, TIMESTAMPTZOID, JSONBOID, INT8OID, INT8OID, TEXTOID}};
+	 TEXTOID, INT8OID, INT8OID, NUMERICOID, TIMESTAMPTZOID, JSONBOID, INT8OID, INT8OID, TEXTOID}, NULL};
 
 /* Write an entry; its receipt columns are the member's balances right now. */
 void
@@ -90,7 +90,7 @@ typedef struct Op
 
 static LyQuery q_find_key = {
 	"SELECT id, kind, request, points, available_after, pending_after, tier_after "
-	"  FROM loyalty.entry WHERE member_id = $1 AND idempotency_key = $2", 2, {INT8OID, TEXTOID}};
+	"  FROM loyalty.entry WHERE member_id = $1 AND idempotency_key = $2", 2, {INT8OID, TEXTOID}, NULL};
 
 /*
  * Has this member used the key before? Same operation and arguments: fill
@@ -511,7 +511,7 @@ static LyQuery q_purchase = {
 	"       (SELECT coalesce(sum((r.detail ->> 'points_due')::bigint), 0)::bigint FROM loyalty.entry r "
 	"         WHERE r.member_id = e.member_id AND r.ref_entry_id = e.id AND r.kind = 'reverse') "
 	"  FROM loyalty.entry e WHERE e.member_id = $1 AND e.idempotency_key = $2 AND e.kind = 'earn'",
-	2, {INT8OID, TEXTOID}};
+	2, {INT8OID, TEXTOID}, NULL};
 
 /* reverse(member, original_key, amount, idempotency_key, at): a refund */
 PG_FUNCTION_INFO_V1(loyalty_reverse);

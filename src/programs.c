@@ -13,11 +13,11 @@ static LyQuery q_program = {
 	"SELECT points_per_unit, rounding, timezone, pending_days, expiry_policy, expiry_months, "
 	"       expiry_period, negative_balance, tier_basis, tier_window, tier_window_months, "
 	"       downgrade, grace_days "
-	"  FROM loyalty.program WHERE id = $1", 1, {INT8OID}};
+	"  FROM loyalty.program WHERE id = $1", 1, {INT8OID}, NULL};
 
 static LyQuery q_tiers = {
 	"SELECT id, code, threshold, earn_multiplier FROM loyalty.tier "
-	" WHERE program_id = $1 ORDER BY threshold", 1, {INT8OID}};
+	" WHERE program_id = $1 ORDER BY threshold", 1, {INT8OID}, NULL};
 
 static int
 enum_col(uint64 row, int col, const char *const *names, int n)
@@ -80,7 +80,7 @@ static LyQuery q_lock_member = {
 	"SELECT program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, "
 	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, "
 	"       last_entry_at, next_transition_at "
-	"  FROM loyalty.member WHERE id = $1 FOR UPDATE", 1, {INT8OID}};
+	"  FROM loyalty.member WHERE id = $1 FOR UPDATE", 1, {INT8OID}, NULL};
 
 Member *
 ly_lock_member(int64 member_id, Program *known)
@@ -131,7 +131,7 @@ static LyQuery q_save_member = {
 	"       last_entry_at = $13, next_transition_at = $14 "
 	" WHERE id = $1", 14,
 	{INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-	 NUMERICOID, NUMERICOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}};
+	 NUMERICOID, NUMERICOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL};
 
 void
 ly_save_member(Member *m)
@@ -168,7 +168,7 @@ ly_tier_code(Member *m)
 /* ---- SQL-callable admin functions ---- */
 
 static LyQuery q_program_by_code = {
-	"SELECT id FROM loyalty.program WHERE code = $1", 1, {TEXTOID}};
+	"SELECT id FROM loyalty.program WHERE code = $1", 1, {TEXTOID}, NULL};
 
 static int64
 program_by_code(const char *code)
@@ -198,7 +198,7 @@ static LyQuery q_insert_program = {
 	"        $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
 	"ON CONFLICT (code) DO NOTHING RETURNING id", 15,
 	{TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID, TEXTOID,
-	 TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID}};
+	 TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID}, NULL};
 
 /* create_program(code, name, settings): validate settings, store them normalised */
 PG_FUNCTION_INFO_V1(loyalty_create_program);
@@ -257,11 +257,11 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 static LyQuery q_insert_tier = {
 	"INSERT INTO loyalty.tier (program_id, code, name, threshold, earn_multiplier, benefits) "
 	"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id", 6,
-	{INT8OID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, JSONBOID}};
+	{INT8OID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, JSONBOID}, NULL};
 
 static LyQuery q_tier_conflict = {
 	"SELECT code FROM loyalty.tier WHERE program_id = $1 AND (code = $2 OR threshold = $3)", 3,
-	{INT8OID, TEXTOID, NUMERICOID}};
+	{INT8OID, TEXTOID, NUMERICOID}, NULL};
 
 /* add_tier(program, code, name, threshold, earn_multiplier, benefits) */
 PG_FUNCTION_INFO_V1(loyalty_add_tier);
@@ -318,22 +318,22 @@ loyalty_add_tier(PG_FUNCTION_ARGS)
 }
 
 static LyQuery q_base_tier = {
-	"SELECT id, code FROM loyalty.tier WHERE program_id = $1 AND threshold = 0", 1, {INT8OID}};
+	"SELECT id, code FROM loyalty.tier WHERE program_id = $1 AND threshold = 0", 1, {INT8OID}, NULL};
 
 static LyQuery q_referrer = {
 	"SELECT id FROM loyalty.member WHERE program_id = $1 AND referral_code = $2", 2,
-	{INT8OID, TEXTOID}};
+	{INT8OID, TEXTOID}, NULL};
 
 static LyQuery q_existing_member = {
 	"SELECT id FROM loyalty.member WHERE program_id = $1 AND external_ref = $2", 2,
-	{INT8OID, TEXTOID}};
+	{INT8OID, TEXTOID}, NULL};
 
 static LyQuery q_insert_member = {
 	"INSERT INTO loyalty.member (program_id, external_ref, enrolled_at, referral_code, "
 	"       referred_by, tier_id, tier_since) "
 	"VALUES ($1, $2, $3, $4, $5, $6, $3) "
 	"ON CONFLICT (program_id, external_ref) DO NOTHING RETURNING id", 6,
-	{INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID}};
+	{INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID}, NULL};
 
 /* enroll(program, external_ref, at, referral_code): idempotent on external_ref */
 PG_FUNCTION_INFO_V1(loyalty_enroll);

@@ -14,7 +14,7 @@
 static LyQuery q_window_sum = {
 	"SELECT coalesce(sum(qualifying), 0) FROM loyalty.entry "
 	" WHERE member_id = $1 AND qualifying <> 0 AND qualifying_at >= $2 AND qualifying_at <= $3",
-	3, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}};
+	3, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL};
 
 /*
  * The qualifying figure at `at`, plus `extra` dated `extra_at` (the
@@ -73,7 +73,7 @@ ly_promote(Member *m, Numeric qualifying, TimestampTz at)
 static LyQuery q_tier_change = {
 	"INSERT INTO loyalty.tier_change (member_id, at, from_tier, to_tier, reason, qualifying) "
 	"VALUES ($1, $2, $3, $4, $5, $6)", 6,
-	{INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID}};
+	{INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID}, NULL};
 
 void
 ly_record_tier_change(int64 member_id, TimestampTz at, const char *from, const char *to,
