@@ -11,7 +11,7 @@ DATA         = $(wildcard sql/$(EXTENSION)--*.sql)
 PG_CPPFLAGS  = -I$(srcdir)/src -isystem $(shell $(PG_CONFIG) --includedir-server)
 SHLIB_LINK   = -lcrypto
 # CI adds -Werror through PG_CFLAGS; locally warnings are shown, not fatal.
-PG_CFLAGS   += -Wall -Wextra
+override PG_CFLAGS += -Wall -Wextra
 
 # pg_regress inputs live in sql/, outputs in expected/; isolation specs in test/specs.
 REGRESS      = setup programs members operations reverse expiry maintenance invariants
