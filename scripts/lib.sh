@@ -21,7 +21,6 @@ LOYALTY_DEPS=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Milliseconds since the epoch, for the timings the scripts print.
 now_ms() { date +%s%3N; }
@@ -37,12 +36,13 @@ ensure_deps() {
         return 0
     fi
     if [ "$(id -u)" -ne 0 ]; then
-        die "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"
+        echo "error: missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+        return 1
     fi
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get update -qq || return 1
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
     # The postgresql-common package creates a default cluster (main) and starts it; we
     # never use it, and stopping it is not our business either: leave it as the package set it up.
 }
@@ -57,9 +57,9 @@ build_install() {
             export PG_CFLAGS="${PG_CFLAGS:+$PG_CFLAGS }-Werror"
         fi
         log "building loyalty${PG_CFLAGS:+ (PG_CFLAGS=$PG_CFLAGS)}"
-        make -s -j"$jobs" PG_CONFIG="$PG_CONFIG"
+        make -s -j"$jobs" PG_CONFIG="$PG_CONFIG" || { echo "error: make failed" >&2; exit 1; }
         log "installing loyalty into $("$PG_CONFIG" --pkglibdir)"
-        make -s install PG_CONFIG="$PG_CONFIG" >/dev/null
+        make -s install PG_CONFIG="$PG_CONFIG" >/dev/null || { echo "error: make install failed" >&2; exit 1; }
     )
 }
 
@@ -88,26 +88,40 @@ cluster_stop() {
     fi
 }
 
+# Returns non-zero (after saying why) when the cluster cannot be started.
 cluster_start() {
-    local dir port
-    [ -z "$LOYALTY_CLUSTER_DIR" ] || die "a cluster is already running in $LOYALTY_CLUSTER_DIR"
+    local dir port base
+    if [ -n "$LOYALTY_CLUSTER_DIR" ]; then
+        echo "error: a cluster is already running in $LOYALTY_CLUSTER_DIR" >&2; return 1
+    fi
     port=${LOYALTY_PGPORT:-54329}
-    dir=$(mktemp -d "${TMPDIR:-/tmp}/loyalty-pg.XXXXXX")
+    base=${LOYALTY_TMPDIR:-${TMPDIR:-/tmp}}
+    # The socket path must stay short (about 100 bytes) and, as root, be reachable by postgres.
+    if [ ${#base} -gt 60 ] ||
+       { [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$base" 2>/dev/null; }; then
+        base=/tmp
+    fi
+    if [ "$(id -u)" -eq 0 ] && ! getent passwd postgres >/dev/null; then
+        echo "error: no postgres user (is postgresql-15 installed?)" >&2; return 1
+    fi
+    dir=$(mktemp -d "$base/loyalty-pg.XXXXXX") || return 1
     LOYALTY_CLUSTER_DIR=$dir
     trap 'cluster_stop' EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
     mkdir "$dir/sock"
     if [ "$(id -u)" -eq 0 ]; then
-        getent passwd postgres >/dev/null || die "no postgres user (is postgresql-15 installed?)"
         chown -R postgres: "$dir"
         chmod 755 "$dir"
     fi
 
     log "initdb in $dir/data"
-    as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust \
-        --encoding=UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1 \
-        || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+    if ! as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust \
+            --encoding=UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1; then
+        cat "$dir/initdb.log" >&2
+        echo "error: initdb failed" >&2
+        cluster_stop; return 1
+    fi
 
     # Only a private unix socket: no TCP listener, so nothing else can connect and no
     # port on the machine can clash. The port only names the socket file.
@@ -131,7 +145,8 @@ CONF
     log "starting PostgreSQL 15 on $dir/sock, port $port"
     if ! as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null; then
         cat "$dir/server.log" >&2 || true
-        die "pg_ctl start failed"
+        echo "error: pg_ctl start failed" >&2
+        cluster_stop; return 1
     fi
 
     export PGHOST="$dir/sock" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres

@@ -204,7 +204,11 @@ if [ "$do_build" = 1 ]; then
     summary+=("$(printf '%-10s %-28s %7s s' build ok "$(elapsed "$t0")")")
 fi
 
-cluster_start
+if ! cluster_start; then
+    record cluster 0 1 "$(elapsed "$t_start")" cluster_start
+    finish
+    exit 1
+fi
 # Stale results of an earlier run must not be shown as this run's.
 rm -rf results output_iso regression.diffs regression.out
 
