@@ -44,7 +44,7 @@ SELECT t.code AS tier, t.name, t.threshold, t.earn_multiplier, t.benefits
 -- ---------------------------------------------------------------------------
 -- Customers and their habits (deterministic)
 -- ---------------------------------------------------------------------------
-SELECT setseed(0.2024);
+SELECT setseed(0.2024) \gset
 
 CREATE TEMP TABLE customer AS
 SELECT i,
@@ -207,12 +207,15 @@ BEGIN
 END
 $$;
 
--- A point-of-sale retry of an earn that already went through changes nothing.
+\echo
+\echo '--- a point-of-sale retry of pos-1 (same key, same arguments) changes nothing ---'
 SELECT r.entry_id, r.points, r.replayed AS "retry of pos-1 replayed"
   FROM purchase p, loyalty.earn(p.member_id, p.amount, 'pos-' || p.n, p.at,
                                 jsonb_build_object('store', p.store, 'channel', 'pos')) r
  WHERE p.n = 1;
 
+\echo
+\echo '--- the year in ledger entries ---'
 SELECT count(*) FILTER (WHERE kind = 'earn')    AS purchases,
        count(*) FILTER (WHERE kind = 'award')   AS stamp_cards,
        count(*) FILTER (WHERE kind = 'redeem')  AS free_drinks,
@@ -220,7 +223,7 @@ SELECT count(*) FILTER (WHERE kind = 'earn')    AS purchases,
        count(*) FILTER (WHERE kind IN ('transfer_in', 'transfer_out')) AS transfer_entries,
        count(*) FILTER (WHERE kind = 'adjust')  AS adjustments,
        count(*) FILTER (WHERE kind = 'expire')  AS expiries,
-       sum(amount) FILTER (WHERE kind = 'earn') AS sales
+       to_char(sum(amount) FILTER (WHERE kind = 'earn'), 'FM$999,990.00') AS sales
   FROM loyalty.entry;
 
 \echo
