@@ -2,7 +2,7 @@
 -- bad input) and add_tier.
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(87);
+SELECT plan(89);
 
 -- ---------------------------------------------------------------------------
 -- Defaults: '{}' is normalised to a settings object with every key present.
@@ -217,6 +217,10 @@ SELECT throws_ok($$SELECT loyalty.create_program('tap01_bad', 'x', '{"tier_windo
 SELECT throws_ok($$SELECT loyalty.create_program('tap01_bad', 'x', '{"downgrade": "always"}')$$,
                  'LY030', NULL, 'downgrade unknown value -> LY030');
 
+SELECT throws_ok($$SELECT loyalty.create_program('tap01_bad', 'x', '{"expiry": {"policy": "end_of_period", "months": 1}}')$$,
+                 'LY030', NULL, 'expiry end_of_period without period -> LY030');
+SELECT throws_ok($$SELECT loyalty.create_program('tap01_bad', 'x', '[]')$$,
+                 'LY030', NULL, 'settings not an object -> LY030');
 SELECT throws_ok($$SELECT loyalty.create_program('tap01_bad', 'x', NULL)$$,
                  'LY034', NULL, 'NULL settings -> LY034');
 SELECT throws_ok($$SELECT loyalty.create_program(NULL, 'x', '{}')$$,

@@ -2,7 +2,7 @@
 -- days, idempotency, bad input, tier basis and window.
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(88);
+SELECT plan(90);
 
 -- Helpers (temporary, gone with the session).
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
@@ -100,6 +100,12 @@ SELECT throws_ok($$SELECT loyalty.earn(pg_temp.m('a'), 10, 'bad1', '2026-01-14 1
 SELECT throws_ok($$SELECT loyalty.earn(pg_temp.m('a'), 10, 'bad1', '2026-01-14 10:00:00+00', '"store"')$$,
                  'LY035', NULL, 'attrs a string -> LY035');
 SELECT is(pg_temp.nentries(pg_temp.m('a')), 4::bigint, 'failed earns wrote nothing (4 entries)');
+-- The balance overflowing bigint is LY032 too (9e18 + 9e18 > 9223372036854775807).
+DO $$BEGIN PERFORM loyalty.enroll('tap03_basic', 'big', '2026-01-01 00:00:00+00'); END$$;
+SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('big'), 9e18, 'b1', '2026-01-10 00:00:00+00')),
+          '9000000000000000000/9000000000000000000/0/base/f', 'earn of 9e18 points fits');
+SELECT throws_ok($$SELECT loyalty.earn(pg_temp.m('big'), 9e18, 'b2', '2026-01-11 00:00:00+00')$$,
+                 'LY032', NULL, 'an earn that would overflow the balance -> LY032');
 SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('a'), 1, 'e5', '2026-01-15 10:00:00+00', NULL)),
           '1/128/0/base/f', 'attrs NULL is treated as {}');
 

@@ -2,7 +2,7 @@
 -- negative_balance policy, transfer (lots keep their expiry), replays.
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(72);
+SELECT plan(75);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT m.id FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id
@@ -92,6 +92,8 @@ SELECT is(pg_temp.rc(loyalty.redeem(pg_temp.m('a'), 150, 'r1', '2026-03-01 00:00
           '-150/50/0/base/t', 'redeem replay returns the original receipt');
 SELECT throws_ok($$SELECT loyalty.redeem(pg_temp.m('a'), 149, 'r1', '2026-03-01 00:00:00+00')$$,
                  'LY020', NULL, 'redeem key reused with other points -> LY020');
+SELECT throws_ok($$SELECT loyalty.redeem(pg_temp.m('a'), 150, 'r1', '2026-03-01 00:00:00+00', 'gift')$$,
+                 'LY020', NULL, 'redeem key reused with another reason -> LY020');
 SELECT is(pg_temp.rc(loyalty.award(pg_temp.m('a'), 100, 'welcome', 'aw1', '2026-03-01 00:00:00+00')),
           '100/100/100/base/t', 'award replay returns the original receipt');
 SELECT throws_ok($$SELECT loyalty.award(pg_temp.m('a'), 100, 'other reason', 'aw1', '2026-03-01 00:00:00+00')$$,
@@ -107,6 +109,8 @@ SELECT throws_ok($$SELECT loyalty.award(pg_temp.m('a'), 10, '', 'aw2', '2026-03-
                  'LY036', NULL, 'award with empty reason -> LY036');
 SELECT throws_ok($$SELECT loyalty.award(pg_temp.m('a'), 10, NULL, 'aw2', '2026-03-01 00:00:00+00')$$,
                  'LY034', NULL, 'award with NULL reason -> LY034');
+SELECT throws_ok($$SELECT loyalty.award(pg_temp.m('a'), NULL, 'x', 'aw2', '2026-03-01 00:00:00+00')$$,
+                 'LY034', NULL, 'award NULL points -> LY034');
 SELECT throws_ok($$SELECT loyalty.award(pg_temp.m('a'), 10, 'x', '', '2026-03-01 00:00:00+00')$$,
                  'LY021', NULL, 'award with empty key -> LY021');
 -- A failed call leaves its key unused: 'r2' (LY010 above) can still be used.
@@ -226,6 +230,8 @@ SELECT throws_ok($$SELECT loyalty.transfer(pg_temp.m('x'), pg_temp.m('y'), 0, 't
                  'LY032', NULL, 'transfer 0 -> LY032');
 SELECT throws_ok($$SELECT loyalty.transfer(pg_temp.m('x'), -1, 5, 'tx2', '2026-03-02 00:00:00+00')$$,
                  'LY002', NULL, 'transfer to unknown member -> LY002');
+SELECT throws_ok($$SELECT loyalty.transfer(NULL, pg_temp.m('y'), 5, 'tx2', '2026-03-02 00:00:00+00')$$,
+                 'LY034', NULL, 'transfer from NULL -> LY034');
 SELECT throws_ok($$SELECT loyalty.transfer(pg_temp.m('x'), NULL, 5, 'tx2', '2026-03-02 00:00:00+00')$$,
                  'LY034', NULL, 'transfer to NULL -> LY034');
 SELECT throws_ok($$SELECT loyalty.transfer(pg_temp.m('x'), pg_temp.m('y'), 5, '', '2026-03-02 00:00:00+00')$$,

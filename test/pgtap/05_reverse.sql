@@ -2,7 +2,7 @@
 -- negative_balance policies, qualifying figure.
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(69);
+SELECT plan(72);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT m.id FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id
@@ -108,12 +108,19 @@ SELECT throws_ok($$SELECT loyalty.reverse(pg_temp.m('p'), 'p3', -1, 'rv7', '2026
                  'LY031', NULL, 'negative refund amount -> LY031');
 SELECT throws_ok($$SELECT loyalty.reverse(pg_temp.m('p'), 'p3', 'NaN', 'rv7', '2026-01-16 00:00:00+00')$$,
                  'LY031', NULL, 'NaN refund amount -> LY031');
+SELECT throws_ok($$SELECT loyalty.reverse(pg_temp.m('p'), NULL, 1, 'rv7', '2026-01-16 00:00:00+00')$$,
+                 'LY034', NULL, 'NULL original key -> LY034');
 SELECT throws_ok($$SELECT loyalty.reverse(pg_temp.m('p'), 'p3', 1, NULL, '2026-01-16 00:00:00+00')$$,
                  'LY021', NULL, 'reverse without key -> LY021');
 SELECT throws_ok($$SELECT loyalty.reverse(pg_temp.m('p'), 'p3', 1, 'rv7', 'infinity')$$,
                  'LY033', NULL, 'reverse at infinity -> LY033');
 -- p: award + earn p1 + 3 reverses + earn p2 + 2 reverses + award + earn p3 = 9
 SELECT is(pg_temp.nentries(pg_temp.m('p')), 9::bigint, 'failed reverses wrote nothing');
+
+-- A purchase that earned 0 points (floor(0.5 * 1.5) = 0) can be refunded: 0 points.
+SELECT lives_ok($$SELECT loyalty.earn(pg_temp.m('p_other'), 0.5, 'zero', '2026-01-16 00:00:00+00')$$, 'earn worth 0 points');
+SELECT is(pg_temp.rc(loyalty.reverse(pg_temp.m('p_other'), 'zero', NULL, 'rvz', '2026-01-17 00:00:00+00')),
+          '0/15/0/base/f', 'refund of a 0-point purchase takes 0 points');
 
 -- ---------------------------------------------------------------------------
 -- Refund while the purchase is pending: its own pending points go first.
