@@ -34,7 +34,7 @@ static LyQuery q_insert_entry = {
 	"INSERT INTO loyalty.entry (member_id, id, kind, points, at, idempotency_key, request, "
 	"       amount, reason, ref_entry_id, counterparty_id, qualifying, qualifying_at, detail, "
 	"       available_after, pending_after, tier_after) "
-	"VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, '{}'), $8, $9, $10, $11, coalesce($12, 0), "
+	"VALUES ($1, $2, $3::loyalty.entry_kind, $4, $5, $6, coalesce($7, '{}'), $8, $9, $10, $11, coalesce($12, 0), "
 	"        $13, coalesce($14, '{}'), $15, $16, $17)", 17,
 	{INT8OID, INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID, NUMERICOID,
 	 TEXTOID, INT8OID, INT8OID, NUMERICOID, TIMESTAMPTZOID, JSONBOID, INT8OID, INT8OID, TEXTOID}, NULL};
@@ -89,7 +89,7 @@ typedef struct Op
 } Op;
 
 static LyQuery q_find_key = {
-	"SELECT id, kind, request, points, available_after, pending_after, tier_after "
+	"SELECT id, kind::text, request, points, available_after, pending_after, tier_after "
 	"  FROM loyalty.entry WHERE member_id = $1 AND idempotency_key = $2", 2, {INT8OID, TEXTOID}, NULL};
 
 /*
@@ -260,8 +260,8 @@ insufficient(Member *m, int64 want)
 	ereport(ERROR,
 			(errcode(LY_INSUFFICIENT_POINTS),
 			 errmsg("insufficient points"),
-			 errdetail("Member " INT64_FORMAT " has " INT64_FORMAT " available points; " INT64_FORMAT " were requested.",
-					   m->id, m->available, want)));
+			 errdetail("Requested: " INT64_FORMAT " points. Available: " INT64_FORMAT " points.",
+					   want, m->available)));
 }
 
 /* ---- earn ---- */

@@ -304,13 +304,18 @@ loyalty_add_tier(PG_FUNCTION_ARGS)
 	v[5] = JsonbPGetDatum(benefits);
 	if (ly_run(&q_insert_tier, v, NULL, 0) != 1)
 	{
-		ly_run(&q_tier_conflict, v, NULL, 1);
+		Datum		c[3] = {v[0], v[1], v[3]};
+		char	   *other = ly_run(&q_tier_conflict, c, NULL, 1) == 1 ? ly_get_text(0, 1) : NULL;
+
+		if (other && strcmp(other, code) == 0)
+			ereport(ERROR,
+					(errcode(LY_DUPLICATE),
+					 errmsg("program \"%s\" already has a tier \"%s\"", program, code)));
 		ereport(ERROR,
 				(errcode(LY_DUPLICATE),
-				 errmsg("program \"%s\" already has a tier with code \"%s\" or this threshold",
-						program, code),
-				 SPI_processed == 1 ?
-				 errdetail("Tier \"%s\" conflicts with it.", ly_get_text(0, 1)) : 0));
+				 errmsg("program \"%s\" already has a tier with threshold %s", program,
+						DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(threshold)))),
+				 other ? errdetail("Tier \"%s\" has that threshold.", other) : 0));
 	}
 	id = ly_get_int64(0, 1);
 	SPI_finish();

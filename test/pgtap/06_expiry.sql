@@ -2,7 +2,7 @@
 -- maintenance versus lazy sweeps, balances as of past times.
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(70);
+SELECT plan(71);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT m.id FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id
@@ -309,16 +309,18 @@ SELECT is(pg_temp.bal(pg_temp.m('px'), '2026-03-04 00:00:00+00'), '0/0/100/0/100
           'expiry counts from available_at: expired one month after it');
 
 -- ---------------------------------------------------------------------------
--- Inactivity: only earn, award and redeem are activity (brief), so a staff
--- adjustment does not keep the points alive.
+-- Inactivity: every movement but a refund or an expiry is activity (README),
+-- so a staff adjustment keeps the points alive for another 6 months.
 -- ---------------------------------------------------------------------------
 DO $$BEGIN
     PERFORM loyalty.enroll('tap06_inact', 'iadj', '2026-01-01 00:00:00+00');
     PERFORM loyalty.award(pg_temp.m('iadj'), 100, 'start', 'a1', '2026-01-01 00:00:00+00');
     PERFORM loyalty.adjust(pg_temp.m('iadj'), 10, 'correction', 'ad1', '2026-04-01 00:00:00+00');
 END$$;
-SELECT is(pg_temp.bal(pg_temp.m('iadj'), '2026-07-01 00:00:00+00'), '0/0/110/0/110/base',
-          'inactivity: an adjust is not activity, everything expires 6 months after the award');
+SELECT is(pg_temp.bal(pg_temp.m('iadj'), '2026-07-01 00:00:00+00'), '110/0/110/0/0/base',
+          'inactivity: an adjustment is activity, nothing expires 6 months after the award');
+SELECT is(pg_temp.bal(pg_temp.m('iadj'), '2026-10-01 00:00:00+00'), '0/0/110/0/110/base',
+          'inactivity: everything expires 6 months after the adjustment');
 
 -- ---------------------------------------------------------------------------
 -- The session time zone does not matter, only the program's.
