@@ -6,8 +6,9 @@
 # Usage: scripts/demo.sh [--no-build]
 set -euo pipefail
 
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$REPO_ROOT"
+cd "$REPO_ROOT" || exit 1
 
 do_build=1
 case ${1:-} in

@@ -51,7 +51,7 @@ build_install() {
     local jobs
     jobs=$(nproc 2>/dev/null || echo 2)
     (
-        cd "$REPO_ROOT"
+        cd "$REPO_ROOT" || exit 1
         if [ "${CI:-}" = "true" ]; then
             # Environment, not command line: the Makefile appends its -W flags with +=.
             export PG_CFLAGS="${PG_CFLAGS:+$PG_CFLAGS }-Werror"

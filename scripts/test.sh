@@ -13,8 +13,9 @@
 # only when nothing failed.
 set -uo pipefail
 
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$REPO_ROOT"
+cd "$REPO_ROOT" || exit 1
 
 STAGE_TIMEOUT=${LOYALTY_STAGE_TIMEOUT:-1500}   # seconds, per pg_regress/isolation run
 FILE_TIMEOUT=${LOYALTY_FILE_TIMEOUT:-600}      # seconds, per pgTAP file
@@ -70,6 +71,7 @@ finish() {
 
 # Names listed in a Makefile variable (REGRESS, ISOLATION), as make sees them.
 make_list() {
+    # shellcheck disable=SC2016  # $($*) is for make, not the shell
     make --no-print-directory -s -f Makefile -f <(printf 'print-%%:\n\t@echo $($*)\n') \
         PG_CONFIG="$PG_CONFIG" "print-$1"
 }
