@@ -74,7 +74,7 @@ CREATE TABLE loyalty.member (
     next_transition_at timestamptz NOT NULL DEFAULT 'infinity',
     UNIQUE (program_id, external_ref),
     UNIQUE (program_id, referral_code)
-);
+) WITH (fillfactor = 80);   -- room for HOT updates: every operation updates its member row
 ALTER SEQUENCE loyalty.program_id_seq OWNED BY loyalty.program.id;
 ALTER SEQUENCE loyalty.tier_id_seq OWNED BY loyalty.tier.id;
 ALTER SEQUENCE loyalty.member_id_seq OWNED BY loyalty.member.id;
@@ -150,7 +150,7 @@ CREATE TABLE loyalty.lot (
     source_lot   bigint,
     state        "char" NOT NULL,
     PRIMARY KEY (member_id, id)
-);
+) WITH (fillfactor = 90);   -- draws update remaining in place (HOT)
 ALTER SEQUENCE loyalty.lot_id_seq OWNED BY loyalty.lot.id;
 CREATE INDEX lot_live ON loyalty.lot (member_id, expires_at, id) WHERE state <> 'x';
 CREATE INDEX lot_entry ON loyalty.lot (member_id, entry_id);
@@ -203,6 +203,15 @@ CREATE TRIGGER tier_change_append_only BEFORE UPDATE OR DELETE ON loyalty.tier_c
     FOR EACH ROW EXECUTE FUNCTION loyalty.forbid_change();
 CREATE TRIGGER tier_change_no_truncate BEFORE TRUNCATE ON loyalty.tier_change
     FOR EACH STATEMENT EXECUTE FUNCTION loyalty.forbid_change();
+
+-- Backends cache programs and tiers (src/cache.c); any change drops the caches.
+CREATE FUNCTION loyalty.invalidate_program_cache() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'loyalty_invalidate_program_cache'
+    SET search_path = pg_catalog, pg_temp;
+CREATE TRIGGER program_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.program
+    FOR EACH STATEMENT EXECUTE FUNCTION loyalty.invalidate_program_cache();
+CREATE TRIGGER tier_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.tier
+    FOR EACH STATEMENT EXECUTE FUNCTION loyalty.invalidate_program_cache();
 
 -- pg_dump keeps what users put in these tables.
 SELECT pg_catalog.pg_extension_config_dump('loyalty.program', '');

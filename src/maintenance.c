@@ -61,7 +61,7 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 		{
 			/* keep the program (and its tiers) outside the per-member context */
 			MemoryContextSwitchTo(old);
-			prog = ly_load_program(m->prog->id);
+			prog = ly_program(m->prog->id);
 			MemoryContextSwitchTo(loopcxt);
 			m->prog = prog;
 		}

@@ -30,8 +30,9 @@ enum_col(uint64 row, int col, const char *const *names, int n)
 	return v;
 }
 
+/* Read a program and its tiers from the tables (cache.c keeps copies). */
 Program *
-ly_load_program(int64 program_id)
+ly_read_program(int64 program_id)
 {
 	Program    *p = palloc0(sizeof(Program));
 	Datum		arg = Int64GetDatum(program_id);
@@ -114,7 +115,7 @@ ly_lock_member(int64 member_id, Program *known)
 	m->has_last_entry = !isnull;
 	m->next_transition_at = DatumGetTimestampTz(ly_get(0, 14, &isnull));
 
-	m->prog = (known && known->id == program_id) ? known : ly_load_program(program_id);
+	m->prog = (known && known->id == program_id) ? known : ly_program(program_id);
 	m->tier = -1;
 	for (i = 0; i < m->prog->ntiers; i++)
 		if (m->prog->tiers[i].id == tier_id)
