@@ -4,7 +4,7 @@ EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION
 
 MODULE_big   = loyalty
 OBJS         = src/loyalty.o src/calendar.o src/settings.o src/crypto.o src/spi_util.o \
-               src/programs.o src/cache.o src/lots.o src/tiers.o src/operations.o src/maintenance.o \
+               src/programs.o src/cache.o src/lots.o src/tiers.o src/memberships.o src/operations.o src/maintenance.o \
                src/triggers.o
 DATA         = $(wildcard sql/$(EXTENSION)--*.sql)
 # PostgreSQL headers are system headers, so -Wextra judges our code, not theirs

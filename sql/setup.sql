@@ -3,12 +3,16 @@
 SELECT extname, extversion, extnamespace::regnamespace AS schema, extrelocatable
   FROM pg_extension WHERE extname = 'loyalty';
 
--- Every function and procedure in the schema, with its signature.
-SELECT p.proname, p.prokind, pg_get_function_identity_arguments(p.oid) AS arguments,
-       pg_get_function_result(p.oid) AS result
+-- Every function and procedure in the schema, with its signature (one line
+-- each, unaligned, so a new function adds a line instead of re-padding all).
+\pset format unaligned
+SELECT format('%s %s(%s) -> %s', CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
+              p.proname, pg_get_function_identity_arguments(p.oid),
+              coalesce(pg_get_function_result(p.oid), 'void')) AS signature
   FROM pg_proc p
  WHERE p.pronamespace = 'loyalty'::regnamespace
- ORDER BY p.proname, arguments;
+ ORDER BY p.proname, pg_get_function_identity_arguments(p.oid);
+\pset format aligned
 
 -- Every function pins its search_path.
 SELECT p.proname

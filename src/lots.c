@@ -405,4 +405,6 @@ ly_sweep(Member *m, TimestampTz t, SweepStats *st)
 			next = deadline;
 	}
 	m->next_transition_at = next;
+
+	ly_review_tiers(m, t);
 }

@@ -40,6 +40,10 @@
 #define LY_DUPLICATE              MAKE_SQLSTATE('L','Y','0','4','1')
 #define LY_INVALID_TIER           MAKE_SQLSTATE('L','Y','0','4','2')
 #define LY_REFUND_EXCEEDS         MAKE_SQLSTATE('L','Y','0','5','1')
+#define LY_UNKNOWN_TIER           MAKE_SQLSTATE('L','Y','0','0','3')
+#define LY_UNKNOWN_PLAN           MAKE_SQLSTATE('L','Y','0','0','6')
+#define LY_NO_SUBSCRIPTION        MAKE_SQLSTATE('L','Y','0','7','0')
+#define LY_ALREADY_SUBSCRIBED     MAKE_SQLSTATE('L','Y','0','7','1')
 #define LY_APPEND_ONLY            MAKE_SQLSTATE('L','Y','0','6','0')
 #define LY_INVALID_TRANSFER       MAKE_SQLSTATE('L','Y','0','6','1')
 
@@ -67,6 +71,7 @@ typedef struct Settings
 	int			tier_window_months;
 	Downgrade	downgrade;
 	int			grace_days;
+	int			tier_retention_periods;
 } Settings;
 
 extern void ly_parse_settings(Jsonb *settings, Settings *out);
@@ -137,6 +142,20 @@ typedef struct Member
 	bool		has_last_entry;
 	TimestampTz last_entry_at;
 	TimestampTz next_transition_at;
+	/* the qualifying window, kept incrementally (tiers.c) */
+	bool		has_q_state;
+	TimestampTz q_start;		/* lower edge applied to `qualifying` */
+	TimestampTz q_asof;			/* business time `qualifying` is exact for */
+	bool		has_q_oldest;
+	TimestampTz q_oldest;		/* oldest contribution still inside */
+	/* tier lifecycle */
+	TimestampTz tier_review_at;	/* next period-end evaluation */
+	bool		has_grace;
+	TimestampTz grace_until;
+	int			pinned_tier;	/* index, -1 if none (set_tier) */
+	TimestampTz pinned_until;
+	int			granted_tier;	/* index, -1 if none (subscription) */
+	TimestampTz granted_until;
 } Member;
 
 extern Program *ly_read_program(int64 program_id);
@@ -150,7 +169,7 @@ typedef struct LyQuery
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[20];
+	Oid			argtypes[24];
 	SPIPlanPtr	plan;
 } LyQuery;
 
@@ -258,10 +277,52 @@ typedef struct EntryRow
 
 extern void ly_insert_entry(Member *m, EntryRow *e);
 
+/* what every money-like operation returns */
+typedef struct Receipt
+{
+	int64		entry_id;
+	int64		member_id;
+	int64		points;
+	int64		available;
+	int64		pending;
+	char	   *tier;
+	bool		replayed;
+} Receipt;
+
+/* the shape every operation shares: lock, replay check, sweep, write, receipt */
+typedef struct Op
+{
+	const char *kind;
+	char	   *key;
+	Jsonb	   *request;		/* the arguments a replay must match */
+	TimestampTz at;
+	Member	   *m;
+	Receipt		r;
+	MemoryContext callcxt;
+} Op;
+
+extern void ly_op_init(Op *op, const char *kind, char *key, TimestampTz at);
+extern bool ly_op_replayed(Op *op, int64 member_id);
+extern bool ly_op_begin(Op *op, int64 member_id);
+extern void ly_op_receipt(Op *op, int64 entry_id, int64 points);
+extern Datum ly_receipt_datum(FunctionCallInfo fcinfo, Receipt *r);
+extern void ly_write_credit(Op *op, const char *kind, int64 points, const char *reason,
+							Numeric amount, Jsonb *detail);
+extern char *ly_json_num(Numeric n);
+extern char *ly_json_str(const char *s);
+
 /* ---- tiers (tiers.c) ---- */
 extern Numeric ly_qualifying_at(Member *m, TimestampTz at, Numeric extra, TimestampTz extra_at);
+extern Numeric ly_figure_at(Member *m, TimestampTz at);
 extern void ly_promote(Member *m, Numeric qualifying, TimestampTz at);
+extern void ly_set_tier(Member *m, int tier, TimestampTz at, const char *reason, Numeric qualifying,
+						Jsonb *detail);
+extern TimestampTz ly_first_review(Member *m, TimestampTz at);
+extern void ly_review_tiers(Member *m, TimestampTz t);
+extern TimestampTz ly_tier_next_event(Member *m);
+extern int	ly_tier_index(Program *p, const char *code);
 extern void ly_record_tier_change(int64 member_id, TimestampTz at, const char *from,
-								  const char *to, const char *reason, Numeric qualifying);
+								  const char *to, const char *reason, Numeric qualifying,
+								  Jsonb *detail);
 
 #endif							/* LOYALTY_H */

@@ -17,17 +17,6 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-typedef struct Receipt
-{
-	int64		entry_id;
-	int64		member_id;
-	int64		points;
-	int64		available;
-	int64		pending;
-	char	   *tier;
-	bool		replayed;
-} Receipt;
-
 /* ---- ledger entries ---- */
 
 static LyQuery q_insert_entry = {
@@ -77,17 +66,6 @@ ly_insert_entry(Member *m, EntryRow *e)
 
 /* ---- the shape every operation shares ---- */
 
-typedef struct Op
-{
-	const char *kind;
-	char	   *key;
-	Jsonb	   *request;
-	TimestampTz at;
-	Member	   *m;
-	Receipt		r;
-	MemoryContext callcxt;
-} Op;
-
 static LyQuery q_find_key = {
 	"SELECT id, kind::text, request, points, available_after, pending_after, tier_after "
 	"  FROM loyalty.entry WHERE member_id = $1 AND idempotency_key = $2", 2, {INT8OID, TEXTOID}, NULL};
@@ -97,8 +75,8 @@ static LyQuery q_find_key = {
  * the original receipt (a replay). Anything else: refuse. Called with the
  * member locked, so two sessions racing on one key see each other's entry.
  */
-static bool
-op_replayed(Op *op, int64 member_id)
+bool
+ly_op_replayed(Op *op, int64 member_id)
 {
 	Datum		v[2] = {Int64GetDatum(member_id), CStringGetTextDatum(op->key)};
 	char	   *kind;
@@ -129,20 +107,20 @@ op_replayed(Op *op, int64 member_id)
 }
 
 /* Lock, replay check, sweep. Returns false when the call is a replay. */
-static bool
-op_begin(Op *op, int64 member_id)
+bool
+ly_op_begin(Op *op, int64 member_id)
 {
 	SweepStats	st = {0};
 
 	op->m = ly_lock_member(member_id, NULL);
-	if (op_replayed(op, member_id))
+	if (ly_op_replayed(op, member_id))
 		return false;
 	ly_sweep(op->m, op->at, &st);
 	return true;
 }
 
-static void
-op_receipt(Op *op, int64 entry_id, int64 points)
+void
+ly_op_receipt(Op *op, int64 entry_id, int64 points)
 {
 	op->r.entry_id = entry_id;
 	op->r.member_id = op->m->id;
@@ -153,8 +131,8 @@ op_receipt(Op *op, int64 entry_id, int64 points)
 	op->r.replayed = false;
 }
 
-static Datum
-receipt_datum(FunctionCallInfo fcinfo, Receipt *r)
+Datum
+ly_receipt_datum(FunctionCallInfo fcinfo, Receipt *r)
 {
 	TupleDesc	tupdesc;
 	Datum		v[7];
@@ -173,8 +151,8 @@ receipt_datum(FunctionCallInfo fcinfo, Receipt *r)
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, v, n));
 }
 
-static void
-op_init(Op *op, const char *kind, char *key, TimestampTz at)
+void
+ly_op_init(Op *op, const char *kind, char *key, TimestampTz at)
 {
 	memset(op, 0, sizeof(*op));
 	op->kind = kind;
@@ -184,14 +162,14 @@ op_init(Op *op, const char *kind, char *key, TimestampTz at)
 }
 
 /* JSON text of a value for the request fingerprint */
-static char *
-json_num(Numeric n)
+char *
+ly_json_num(Numeric n)
 {
 	return n ? DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n))) : "null";
 }
 
-static char *
-json_str(const char *s)
+char *
+ly_json_str(const char *s)
 {
 	StringInfoData buf;
 
@@ -217,14 +195,13 @@ basis_contribution(Program *p, int64 points, Numeric amount, int visits)
 	}
 }
 
-/* Refresh the member's qualifying figure after a contribution and promote. */
+/* Count a contribution in the qualifying figure, and promote on a purchase. */
 static void
 apply_qualifying(Member *m, Numeric contribution, TimestampTz contribution_at, TimestampTz at,
 				 bool may_promote)
 {
 	Numeric		q = ly_qualifying_at(m, at, contribution, contribution_at);
 
-	m->qualifying = q;
 	if (may_promote)
 		ly_promote(m, q, at);
 }
@@ -284,13 +261,13 @@ loyalty_earn(PG_FUNCTION_ARGS)
 	EntryRow	e = {0};
 	const char *tier_before;
 
-	op_init(&op, "earn", ly_arg_key(fcinfo, 2), ly_arg_at(fcinfo, 3));
+	ly_op_init(&op, "earn", ly_arg_key(fcinfo, 2), ly_arg_at(fcinfo, 3));
 	attrs = ly_arg_object(fcinfo, 4, "attrs", true);
-	op.request = ly_jsonb(psprintf("{\"amount\": %s, \"attrs\": %s}", json_num(amount),
+	op.request = ly_jsonb(psprintf("{\"amount\": %s, \"attrs\": %s}", ly_json_num(amount),
 								   JsonbToCString(NULL, &attrs->root, VARSIZE(attrs))));
 
 	SPI_connect();
-	if (op_begin(&op, member_id))
+	if (ly_op_begin(&op, member_id))
 	{
 		m = op.m;
 		p = m->prog;
@@ -326,35 +303,43 @@ loyalty_earn(PG_FUNCTION_ARGS)
 		e.qualifying = basis_contribution(p, points, amount, 1);
 		e.qualifying_at = op.at;
 		e.detail = ly_jsonb(psprintf("{\"tier\": %s, \"multiplier\": %s, \"points_per_unit\": %s%s%s}",
-									 json_str(tier_before), json_num(multiplier),
-									 json_num(p->s.points_per_unit),
+									 ly_json_str(tier_before), ly_json_num(multiplier),
+									 ly_json_num(p->s.points_per_unit),
 									 strcmp(tier_before, ly_tier_code(m)) != 0 ? ", \"promoted_to\": " : "",
-									 strcmp(tier_before, ly_tier_code(m)) != 0 ? json_str(ly_tier_code(m)) : ""));
+									 strcmp(tier_before, ly_tier_code(m)) != 0 ? ly_json_str(ly_tier_code(m)) : ""));
 		ly_insert_entry(m, &e);
 		if (points > 0)
 			ly_write_lot(m, e.id, &lot);
 		ly_save_member(m);
-		op_receipt(&op, e.id, points);
+		ly_op_receipt(&op, e.id, points);
 	}
 	SPI_finish();
-	PG_RETURN_DATUM(receipt_datum(fcinfo, &op.r));
+	PG_RETURN_DATUM(ly_receipt_datum(fcinfo, &op.r));
 }
 
 /* ---- award and adjust: credits (and, for adjust, debits) by reason ---- */
 
-static void
-credit_points(Op *op, int64 points, const char *kind, const char *reason)
+/*
+ * Write a credit entry of `kind` (award, adjust, subscribe, renew): the points
+ * (if any) become a lot available at once, with the program's expiry.
+ */
+void
+ly_write_credit(Op *op, const char *kind, int64 points, const char *reason, Numeric amount,
+				Jsonb *detail)
 {
 	Member	   *m = op->m;
 	NewLot		lot = {0};
 	EntryRow	e = {0};
 
-	lot.points = points;
-	lot.at = op->at;
-	lot.available_at = op->at;
-	lot.has_expiry = ly_lot_expiry(m->prog, op->at, &lot.expires_at);
-	ly_credit(m, &lot);
-	m->lifetime_earned = ly_add_points(m->lifetime_earned, points);
+	if (points > 0)
+	{
+		lot.points = points;
+		lot.at = op->at;
+		lot.available_at = op->at;
+		lot.has_expiry = ly_lot_expiry(m->prog, op->at, &lot.expires_at);
+		ly_credit(m, &lot);
+		m->lifetime_earned = ly_add_points(m->lifetime_earned, points);
+	}
 
 	e.id = ly_nextval("loyalty.entry_id_seq");
 	e.kind = kind;
@@ -363,10 +348,13 @@ credit_points(Op *op, int64 points, const char *kind, const char *reason)
 	e.key = op->key;
 	e.request = op->request;
 	e.reason = reason;
+	e.amount = amount;
+	e.detail = detail;
 	ly_insert_entry(m, &e);
-	ly_write_lot(m, e.id, &lot);
+	if (points > 0)
+		ly_write_lot(m, e.id, &lot);
 	ly_save_member(m);
-	op_receipt(op, e.id, points);
+	ly_op_receipt(op, e.id, points);
 }
 
 /* award(member, points, reason, idempotency_key, at): bonus points */
@@ -382,17 +370,17 @@ loyalty_award(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(2))
 		ereport(ERROR, (errcode(LY_NULL_VALUE), errmsg("reason must not be null")));
 	reason = ly_arg_reason(fcinfo, 2, true);
-	op_init(&op, "award", ly_arg_key(fcinfo, 3), ly_arg_at(fcinfo, 4));
-	op.request = ly_jsonb(psprintf("{\"points\": " INT64_FORMAT ", \"reason\": %s}", points, json_str(reason)));
+	ly_op_init(&op, "award", ly_arg_key(fcinfo, 3), ly_arg_at(fcinfo, 4));
+	op.request = ly_jsonb(psprintf("{\"points\": " INT64_FORMAT ", \"reason\": %s}", points, ly_json_str(reason)));
 
 	SPI_connect();
-	if (op_begin(&op, member_id))
+	if (ly_op_begin(&op, member_id))
 	{
 		ly_note_activity(op.m, op.at);
-		credit_points(&op, points, "award", reason);
+		ly_write_credit(&op, "award", points, reason, NULL, NULL);
 	}
 	SPI_finish();
-	PG_RETURN_DATUM(receipt_datum(fcinfo, &op.r));
+	PG_RETURN_DATUM(ly_receipt_datum(fcinfo, &op.r));
 }
 
 /* adjust(member, points, reason, idempotency_key, at): staff correction */
@@ -405,15 +393,15 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 	char	   *reason = ly_arg_reason(fcinfo, 2, true);
 	Op			op;
 
-	op_init(&op, "adjust", ly_arg_key(fcinfo, 3), ly_arg_at(fcinfo, 4));
-	op.request = ly_jsonb(psprintf("{\"points\": " INT64_FORMAT ", \"reason\": %s}", points, json_str(reason)));
+	ly_op_init(&op, "adjust", ly_arg_key(fcinfo, 3), ly_arg_at(fcinfo, 4));
+	op.request = ly_jsonb(psprintf("{\"points\": " INT64_FORMAT ", \"reason\": %s}", points, ly_json_str(reason)));
 
 	SPI_connect();
-	if (op_begin(&op, member_id))
+	if (ly_op_begin(&op, member_id))
 	{
 		ly_note_activity(op.m, op.at);
 		if (points > 0)
-			credit_points(&op, points, "adjust", reason);
+			ly_write_credit(&op, "adjust", points, reason, NULL, NULL);
 		else
 		{
 			Member	   *m = op.m;
@@ -449,11 +437,11 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 			if (debt.points)
 				ly_write_lot(m, e.id, &debt);
 			ly_save_member(m);
-			op_receipt(&op, e.id, -moved);
+			ly_op_receipt(&op, e.id, -moved);
 		}
 	}
 	SPI_finish();
-	PG_RETURN_DATUM(receipt_datum(fcinfo, &op.r));
+	PG_RETURN_DATUM(ly_receipt_datum(fcinfo, &op.r));
 }
 
 /* ---- redeem ---- */
@@ -468,11 +456,11 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	char	   *reason = ly_arg_reason(fcinfo, 4, false);
 	Op			op;
 
-	op_init(&op, "redeem", ly_arg_key(fcinfo, 2), ly_arg_at(fcinfo, 3));
-	op.request = ly_jsonb(psprintf("{\"points\": " INT64_FORMAT ", \"reason\": %s}", points, json_str(reason)));
+	ly_op_init(&op, "redeem", ly_arg_key(fcinfo, 2), ly_arg_at(fcinfo, 3));
+	op.request = ly_jsonb(psprintf("{\"points\": " INT64_FORMAT ", \"reason\": %s}", points, ly_json_str(reason)));
 
 	SPI_connect();
-	if (op_begin(&op, member_id))
+	if (ly_op_begin(&op, member_id))
 	{
 		Member	   *m = op.m;
 		DrawList	dl = {0};
@@ -495,10 +483,10 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 		ly_insert_entry(m, &e);
 		ly_write_draws(m, e.id, op.at, &dl);
 		ly_save_member(m);
-		op_receipt(&op, e.id, -points);
+		ly_op_receipt(&op, e.id, -points);
 	}
 	SPI_finish();
-	PG_RETURN_DATUM(receipt_datum(fcinfo, &op.r));
+	PG_RETURN_DATUM(ly_receipt_datum(fcinfo, &op.r));
 }
 
 /* ---- reverse ---- */
@@ -526,12 +514,12 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(LY_NULL_VALUE), errmsg("original_key must not be null")));
 	original_key = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	op_init(&op, "reverse", ly_arg_key(fcinfo, 3), ly_arg_at(fcinfo, 4));
+	ly_op_init(&op, "reverse", ly_arg_key(fcinfo, 3), ly_arg_at(fcinfo, 4));
 	op.request = ly_jsonb(psprintf("{\"original_key\": %s, \"amount\": %s}",
-								   json_str(original_key), json_num(amount)));
+								   ly_json_str(original_key), ly_json_num(amount)));
 
 	SPI_connect();
-	if (op_begin(&op, member_id))
+	if (ly_op_begin(&op, member_id))
 	{
 		Member	   *m = op.m;
 		Program    *p = m->prog;
@@ -583,7 +571,7 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 					(errcode(LY_REFUND_EXCEEDS),
 					 errmsg("refund exceeds what is left of purchase \"%s\"", original_key),
 					 errdetail("The purchase was %s, %s is already refunded; %s was asked.",
-							   json_num(paid), json_num(refunded), json_num(amount))));
+							   ly_json_num(paid), ly_json_num(refunded), ly_json_num(amount))));
 		cumulative = ly_num_add(refunded, amount);
 		full = ly_num_cmp(cumulative, paid) == 0;
 
@@ -632,10 +620,10 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 		if (debt.points)
 			ly_write_lot(m, e.id, &debt);
 		ly_save_member(m);
-		op_receipt(&op, e.id, -moved);
+		ly_op_receipt(&op, e.id, -moved);
 	}
 	SPI_finish();
-	PG_RETURN_DATUM(receipt_datum(fcinfo, &op.r));
+	PG_RETURN_DATUM(ly_receipt_datum(fcinfo, &op.r));
 }
 
 /* ---- transfer ---- */
@@ -653,7 +641,7 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	Member	   *to;
 	SweepStats	st = {0};
 
-	op_init(&op, "transfer_out", ly_arg_key(fcinfo, 3), ly_arg_at(fcinfo, 4));
+	ly_op_init(&op, "transfer_out", ly_arg_key(fcinfo, 3), ly_arg_at(fcinfo, 4));
 	op.request = ly_jsonb(psprintf("{\"to_member\": " INT64_FORMAT ", \"points\": " INT64_FORMAT "}", to_id, points));
 	if (from_id == to_id)
 		ereport(ERROR,
@@ -679,7 +667,7 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 				 errdetail("Member " INT64_FORMAT " and member " INT64_FORMAT " belong to different programs.",
 						   from_id, to_id)));
 	op.m = from;
-	if (!op_replayed(&op, from_id))
+	if (!ly_op_replayed(&op, from_id))
 	{
 		DrawList	dl = {0};
 		NewLot	   *lots;
@@ -732,8 +720,8 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 
 		ly_save_member(from);
 		ly_save_member(to);
-		op_receipt(&op, out.id, -points);
+		ly_op_receipt(&op, out.id, -points);
 	}
 	SPI_finish();
-	PG_RETURN_DATUM(receipt_datum(fcinfo, &op.r));
+	PG_RETURN_DATUM(ly_receipt_datum(fcinfo, &op.r));
 }

@@ -12,7 +12,7 @@
 static LyQuery q_program = {
 	"SELECT points_per_unit, rounding, timezone, pending_days, expiry_policy, expiry_months, "
 	"       expiry_period, negative_balance, tier_basis, tier_window, tier_window_months, "
-	"       downgrade, grace_days "
+	"       downgrade, grace_days, tier_retention_periods "
 	"  FROM loyalty.program WHERE id = $1", 1, {INT8OID}, NULL};
 
 static LyQuery q_tiers = {
@@ -57,6 +57,7 @@ ly_read_program(int64 program_id)
 	s->tier_window_months = (int) ly_get_int64(0, 11);
 	s->downgrade = enum_col(0, 12, ly_downgrade_names, LY_N_DOWNGRADE);
 	s->grace_days = (int) ly_get_int64(0, 13);
+	s->tier_retention_periods = (int) ly_get_int64(0, 14);
 	p->tz = ly_timezone(s->timezone);
 
 	ly_run(&q_tiers, &arg, NULL, 0);
@@ -80,7 +81,8 @@ ly_read_program(int64 program_id)
 static LyQuery q_lock_member = {
 	"SELECT program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, "
 	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, "
-	"       last_entry_at, next_transition_at "
+	"       last_entry_at, next_transition_at, q_start, q_oldest, q_asof, tier_review_at, "
+	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until "
 	"  FROM loyalty.member WHERE id = $1 FOR UPDATE", 1, {INT8OID}, NULL};
 
 Member *
@@ -90,6 +92,8 @@ ly_lock_member(int64 member_id, Program *known)
 	Datum		arg = Int64GetDatum(member_id);
 	int64		program_id;
 	int64		tier_id;
+	int64		pinned_id;
+	int64		granted_id;
 	bool		isnull;
 	int			i;
 
@@ -114,12 +118,34 @@ ly_lock_member(int64 member_id, Program *known)
 	m->last_entry_at = DatumGetTimestampTz(ly_get(0, 13, &isnull));
 	m->has_last_entry = !isnull;
 	m->next_transition_at = DatumGetTimestampTz(ly_get(0, 14, &isnull));
+	m->q_start = DatumGetTimestampTz(ly_get(0, 15, &isnull));
+	m->has_q_state = !isnull;
+	m->q_oldest = DatumGetTimestampTz(ly_get(0, 16, &isnull));
+	m->has_q_oldest = !isnull;
+	m->q_asof = DatumGetTimestampTz(ly_get(0, 17, &isnull));
+	m->tier_review_at = DatumGetTimestampTz(ly_get(0, 18, &isnull));
+	m->grace_until = DatumGetTimestampTz(ly_get(0, 19, &isnull));
+	m->has_grace = !isnull;
+	pinned_id = DatumGetInt64(ly_get(0, 20, &isnull));
+	if (isnull)
+		pinned_id = 0;
+	m->pinned_until = DatumGetTimestampTz(ly_get(0, 21, &isnull));
+	granted_id = DatumGetInt64(ly_get(0, 22, &isnull));
+	if (isnull)
+		granted_id = 0;
+	m->granted_until = DatumGetTimestampTz(ly_get(0, 23, &isnull));
 
 	m->prog = (known && known->id == program_id) ? known : ly_program(program_id);
-	m->tier = -1;
+	m->tier = m->pinned_tier = m->granted_tier = -1;
 	for (i = 0; i < m->prog->ntiers; i++)
+	{
 		if (m->prog->tiers[i].id == tier_id)
 			m->tier = i;
+		if (m->prog->tiers[i].id == pinned_id)
+			m->pinned_tier = i;
+		if (m->prog->tiers[i].id == granted_id)
+			m->granted_tier = i;
+	}
 	if (m->tier < 0)
 		elog(ERROR, "loyalty: tier %lld of member %lld not found", (long long) tier_id, (long long) member_id);
 	return m;
@@ -129,16 +155,20 @@ static LyQuery q_save_member = {
 	"UPDATE loyalty.member SET tier_id = $2, tier_since = $3, available = $4, pending = $5, "
 	"       lifetime_earned = $6, redeemed = $7, expired = $8, qualifying = $9, "
 	"       lifetime_spend = $10, lifetime_visits = $11, last_activity_at = $12, "
-	"       last_entry_at = $13, next_transition_at = $14 "
-	" WHERE id = $1", 14,
+	"       last_entry_at = $13, next_transition_at = $14, q_start = $15, q_oldest = $16, "
+	"       q_asof = $17, tier_review_at = $18, grace_until = $19, pinned_tier_id = $20, "
+	"       pinned_until = $21, granted_tier_id = $22, granted_until = $23 "
+	" WHERE id = $1", 23,
 	{INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-	 NUMERICOID, NUMERICOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL};
+	 NUMERICOID, NUMERICOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	 TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	 INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID}, NULL};
 
 void
 ly_save_member(Member *m)
 {
-	Datum		v[14];
-	char		n[14];
+	Datum		v[23];
+	char		n[23];
 
 	memset(n, ' ', sizeof(n));
 	v[0] = Int64GetDatum(m->id);
@@ -156,7 +186,24 @@ ly_save_member(Member *m)
 	n[11] = m->has_last_activity ? ' ' : 'n';
 	v[12] = TimestampTzGetDatum(m->last_entry_at);
 	n[12] = m->has_last_entry ? ' ' : 'n';
-	v[13] = TimestampTzGetDatum(m->next_transition_at);
+	v[13] = TimestampTzGetDatum(Min(m->next_transition_at, ly_tier_next_event(m)));
+	v[14] = TimestampTzGetDatum(m->q_start);
+	n[14] = m->has_q_state ? ' ' : 'n';
+	v[15] = TimestampTzGetDatum(m->q_oldest);
+	n[15] = m->has_q_oldest ? ' ' : 'n';
+	v[16] = TimestampTzGetDatum(m->q_asof);
+	n[16] = m->has_q_state ? ' ' : 'n';
+	v[17] = TimestampTzGetDatum(m->tier_review_at);
+	v[18] = TimestampTzGetDatum(m->grace_until);
+	n[18] = m->has_grace ? ' ' : 'n';
+	v[19] = Int64GetDatum(m->pinned_tier >= 0 ? m->prog->tiers[m->pinned_tier].id : 0);
+	n[19] = m->pinned_tier >= 0 ? ' ' : 'n';
+	v[20] = TimestampTzGetDatum(m->pinned_until);
+	n[20] = m->pinned_tier >= 0 ? ' ' : 'n';
+	v[21] = Int64GetDatum(m->granted_tier >= 0 ? m->prog->tiers[m->granted_tier].id : 0);
+	n[21] = m->granted_tier >= 0 ? ' ' : 'n';
+	v[22] = TimestampTzGetDatum(m->granted_until);
+	n[22] = m->granted_tier >= 0 ? ' ' : 'n';
 	ly_run(&q_save_member, v, n, 0);
 }
 
@@ -186,7 +233,7 @@ program_by_code(const char *code)
 static LyQuery q_insert_program = {
 	"INSERT INTO loyalty.program (code, name, settings, points_per_unit, rounding, timezone, "
 	"       pending_days, expiry_policy, expiry_months, expiry_period, negative_balance, "
-	"       tier_basis, tier_window, tier_window_months, downgrade, grace_days) "
+	"       tier_basis, tier_window, tier_window_months, downgrade, grace_days, tier_retention_periods) "
 	"VALUES ($1, $2, jsonb_build_object("
 	"         'points_per_unit', $3, 'rounding', $4, 'timezone', $5, 'pending_days', $6, "
 	"         'expiry', CASE $7 WHEN 'none' THEN jsonb_build_object('policy', $7) "
@@ -195,11 +242,11 @@ static LyQuery q_insert_program = {
 	"         'negative_balance', $10, 'tier_basis', $11, "
 	"         'tier_window', CASE $12 WHEN 'rolling' THEN jsonb_build_object('rolling_months', $13) "
 	"                                 ELSE to_jsonb($12) END, "
-	"         'downgrade', $14, 'grace_days', $15), "
-	"        $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
-	"ON CONFLICT (code) DO NOTHING RETURNING id", 15,
+	"         'downgrade', $14, 'grace_days', $15, 'tier_retention_periods', $16), "
+	"        $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+	"ON CONFLICT (code) DO NOTHING RETURNING id", 16,
 	{TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID, TEXTOID,
-	 TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID}, NULL};
+	 TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID, INT4OID}, NULL};
 
 /* create_program(code, name, settings): validate settings, store them normalised */
 PG_FUNCTION_INFO_V1(loyalty_create_program);
@@ -210,8 +257,8 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 	char	   *name = ly_arg_name(fcinfo, 1, "name");
 	Jsonb	   *settings;
 	Settings	s;
-	Datum		v[15];
-	char		n[15];
+	Datum		v[16];
+	char		n[16];
 	int64		id;
 
 	if (PG_ARGISNULL(2))
@@ -244,6 +291,7 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 	v[12] = Int32GetDatum(s.tier_window_months);
 	v[13] = CStringGetTextDatum(ly_downgrade_name(s.downgrade));
 	v[14] = Int32GetDatum(s.grace_days);
+	v[15] = Int32GetDatum(s.tier_retention_periods);
 
 	SPI_connect();
 	if (ly_run(&q_insert_program, v, n, 0) != 1)
@@ -409,7 +457,7 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 		PG_RETURN_INT64(id);
 	}
 	id = ly_get_int64(0, 1);
-	ly_record_tier_change(id, at, NULL, base_code, "enroll", NULL);
+	ly_record_tier_change(id, at, NULL, base_code, "enroll", NULL, NULL);
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }

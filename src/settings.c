@@ -270,12 +270,14 @@ settings_key(const char *key, JsonbValue *v, void *arg)
 		s->downgrade = want_enum(key, v, NAMES(ly_downgrade_names));
 	else if (strcmp(key, "grace_days") == 0)
 		s->grace_days = want_int(key, v, 0, 3650);
+	else if (strcmp(key, "tier_retention_periods") == 0)
+		s->tier_retention_periods = want_int(key, v, 0, 10);
 	else
 		ereport(ERROR,
 				(errcode(LY_INVALID_SETTING),
 				 errmsg("unknown setting \"%s\"", key),
 				 errhint("Known settings: points_per_unit, rounding, timezone, pending_days, expiry, "
-						 "negative_balance, tier_basis, tier_window, downgrade, grace_days.")));
+						 "negative_balance, tier_basis, tier_window, downgrade, grace_days, tier_retention_periods.")));
 }
 
 void
@@ -295,6 +297,7 @@ ly_parse_settings(Jsonb *settings, Settings *s)
 	s->tier_window_months = 12;
 	s->downgrade = DOWNGRADE_PERIOD_END;
 	s->grace_days = 0;
+	s->tier_retention_periods = 0;
 
 	if (!JB_ROOT_IS_OBJECT(settings))
 		ereport(ERROR,

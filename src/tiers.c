@@ -1,86 +1,193 @@
 /*
- * tiers.c: the qualifying figure and promotion.
+ * tiers.c: the qualifying figure, promotion, and the tier lifecycle
+ * (period-end reviews, grace, pinned and granted tiers).
  *
  * The qualifying figure counts purchases (points earned, money spent or
  * visits, per the program's tier_basis) inside the program's window at a
  * given business time. Spending and expiry never reduce it; refunds do, at
  * the date of the purchase they refund.
+ *
+ * The member row keeps the figure for its latest business time (q_asof),
+ * with the window's lower edge (q_start) and the oldest contribution still
+ * inside it (q_oldest). Moving the window forward only reads the entries
+ * that left it, and only when the oldest one did: an earn is O(1) amortised,
+ * and the figure is exact at the window's edges.
+ *
+ * A member's tier changes on the purchase that crosses a threshold (up), and
+ * at reviews (down): at the end of each window period, at the end of a grace
+ * period, when a pinned tier (set_tier) or a subscription's tier ends. Each
+ * change is a row in loyalty.tier_change.
  */
 #include "loyalty.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
+/* ---- the qualifying window ---- */
+
+/* First instant inside the window that ends at `at`. */
+static TimestampTz
+window_start(Program *p, TimestampTz at)
+{
+	switch (p->s.tier_window)
+	{
+		case WINDOW_LIFETIME:
+			return DT_NOBEGIN;
+		case WINDOW_CALENDAR_YEAR:
+			return ly_year_start(at, p->tz);
+		case WINDOW_ROLLING:
+		default:
+			/* (at - N months, at]: a purchase exactly N months ago has left */
+			return ly_add_months(at, -p->s.tier_window_months, p->tz) + 1;
+	}
+}
+
 static LyQuery q_window_sum = {
-	"SELECT coalesce(sum(qualifying), 0) FROM loyalty.entry "
+	"SELECT coalesce(sum(qualifying), 0), min(qualifying_at) FROM loyalty.entry "
 	" WHERE member_id = $1 AND qualifying <> 0 AND qualifying_at >= $2 AND qualifying_at <= $3",
 	3, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL};
 
+static LyQuery q_window_left = {
+	"SELECT (SELECT coalesce(sum(qualifying), 0) FROM loyalty.entry "
+	"         WHERE member_id = $1 AND qualifying <> 0 AND qualifying_at >= $2 AND qualifying_at < $3), "
+	"       (SELECT qualifying_at FROM loyalty.entry "
+	"         WHERE member_id = $1 AND qualifying <> 0 AND qualifying_at >= $3 "
+	"         ORDER BY qualifying_at LIMIT 1)",
+	3, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL};
+
+/* The figure at `at` from the ledger alone (reviews, late-arriving operations). */
+Numeric
+ly_figure_at(Member *m, TimestampTz at)
+{
+	Datum		v[3];
+
+	v[0] = Int64GetDatum(m->id);
+	v[1] = TimestampTzGetDatum(window_start(m->prog, at));
+	v[2] = TimestampTzGetDatum(at);
+	ly_run(&q_window_sum, v, NULL, 1);
+	return ly_get_numeric(0, 1);
+}
+
+static void
+note_contribution(Member *m, Numeric extra, TimestampTz extra_at)
+{
+	if (extra_at < m->q_start)
+		return;					/* dated before the window: counts for nothing now */
+	m->qualifying = ly_num_add(m->qualifying, extra);
+	if (!m->has_q_oldest || extra_at < m->q_oldest)
+	{
+		m->q_oldest = extra_at;
+		m->has_q_oldest = true;
+	}
+}
+
 /*
- * The qualifying figure at `at`, plus `extra` dated `extra_at` (the
- * contribution of the operation being written, not yet in the ledger).
+ * The qualifying figure at `at`, counting `extra` dated `extra_at` (the
+ * contribution of the operation being written, not yet in the ledger), and
+ * move the member's window state forward to `at`.
  */
 Numeric
 ly_qualifying_at(Member *m, TimestampTz at, Numeric extra, TimestampTz extra_at)
 {
 	Program    *p = m->prog;
-	TimestampTz start;
+	TimestampTz start = window_start(p, at);
 	Datum		v[3];
-	Numeric		sum;
+	bool		isnull;
+
+	if (!m->has_q_state)
+	{
+		/* first use: read the window once */
+		v[0] = Int64GetDatum(m->id);
+		v[1] = TimestampTzGetDatum(start);
+		v[2] = TimestampTzGetDatum(at);
+		ly_run(&q_window_sum, v, NULL, 1);
+		m->qualifying = ly_get_numeric(0, 1);
+		m->q_oldest = DatumGetTimestampTz(ly_get(0, 2, &isnull));
+		m->has_q_oldest = !isnull;
+		m->q_start = start;
+		m->q_asof = at;
+		m->has_q_state = true;
+	}
+	else if (at >= m->q_asof)
+	{
+		/* slide forward: subtract what left, if the oldest contribution did */
+		if (start > m->q_start && m->has_q_oldest && m->q_oldest < start)
+		{
+			Numeric		left;
+
+			v[0] = Int64GetDatum(m->id);
+			v[1] = TimestampTzGetDatum(m->q_start);
+			v[2] = TimestampTzGetDatum(start);
+			ly_run(&q_window_left, v, NULL, 1);
+			left = ly_get_numeric(0, 1);
+			m->qualifying = ly_num_sub(m->qualifying, left);
+			m->q_oldest = DatumGetTimestampTz(ly_get(0, 2, &isnull));
+			m->has_q_oldest = !isnull;
+		}
+		if (start > m->q_start)
+			m->q_start = start;
+		m->q_asof = at;
+	}
+	else
+	{
+		/* a late-arriving operation: answer from the ledger, keep the state */
+		Numeric		fig = ly_figure_at(m, at);
+
+		if (extra_at >= start && extra_at <= at)
+			fig = ly_num_add(fig, extra);
+		note_contribution(m, extra, extra_at);
+		return fig;
+	}
+	note_contribution(m, extra, extra_at);
+	return m->qualifying;
+}
+
+/* ---- reviews ---- */
+
+static TimestampTz
+add_periods(Member *m, TimestampTz from, int n)
+{
+	Program    *p = m->prog;
 
 	switch (p->s.tier_window)
 	{
-		case WINDOW_LIFETIME:
-			return ly_num_add(m->qualifying, extra);
 		case WINDOW_CALENDAR_YEAR:
-			start = ly_year_start(at, p->tz);
-			break;
+			/* the end of from's local year, then n - 1 more years */
+			return ly_add_months(ly_period_end(from, PERIOD_YEAR, p->tz), 12 * (n - 1), p->tz);
 		case WINDOW_ROLLING:
+			return ly_add_months(from, p->s.tier_window_months * n, p->tz);
+		case WINDOW_LIFETIME:
 		default:
-			/* (at - N months, at]: a purchase exactly N months ago has left */
-			start = ly_add_months(at, -p->s.tier_window_months, p->tz) + 1;
-			break;
+			return ly_add_months(from, 12 * n, p->tz);
 	}
-	v[0] = Int64GetDatum(m->id);
-	v[1] = TimestampTzGetDatum(start);
-	v[2] = TimestampTzGetDatum(at);
-	ly_run(&q_window_sum, v, NULL, 1);
-	sum = ly_get_numeric(0, 1);
-	if (extra_at >= start && extra_at <= at)
-		sum = ly_num_add(sum, extra);
-	return sum;
 }
 
-/* Move the member up to the highest tier the figure reaches (never down). */
-void
-ly_promote(Member *m, Numeric qualifying, TimestampTz at)
+/*
+ * When a tier reached at `at` is first reviewed: at the end of the window
+ * period it was reached in (calendar year end, or the anniversary of its start
+ * for rolling and lifetime windows), plus tier_retention_periods periods.
+ * The base tier and programs that never downgrade need no review.
+ */
+TimestampTz
+ly_first_review(Member *m, TimestampTz at)
 {
-	Program    *p = m->prog;
-	int			best = m->tier;
-	int			i;
-
-	for (i = m->tier + 1; i < p->ntiers; i++)
-		if (ly_num_cmp(p->tiers[i].threshold, qualifying) <= 0)
-			best = i;
-	if (best == m->tier)
-		return;
-	ly_record_tier_change(m->id, at, p->tiers[m->tier].code, p->tiers[best].code,
-						  "promotion", qualifying);
-	m->tier = best;
-	m->tier_since = at;
+	if (m->tier <= 0 || m->prog->s.downgrade == DOWNGRADE_NEVER)
+		return DT_NOEND;
+	return add_periods(m, at, 1 + m->prog->s.tier_retention_periods);
 }
 
 static LyQuery q_tier_change = {
-	"INSERT INTO loyalty.tier_change (member_id, at, from_tier, to_tier, reason, qualifying) "
-	"VALUES ($1, $2, $3, $4, $5, $6)", 6,
-	{INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID}, NULL};
+	"INSERT INTO loyalty.tier_change (member_id, at, from_tier, to_tier, reason, qualifying, detail) "
+	"VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, '{}'))", 7,
+	{INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID, JSONBOID}, NULL};
 
 void
 ly_record_tier_change(int64 member_id, TimestampTz at, const char *from, const char *to,
-					  const char *reason, Numeric qualifying)
+					  const char *reason, Numeric qualifying, Jsonb *detail)
 {
-	Datum		v[6];
-	char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		v[7];
+	char		n[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	v[0] = Int64GetDatum(member_id);
 	v[1] = TimestampTzGetDatum(at);
@@ -90,5 +197,193 @@ ly_record_tier_change(int64 member_id, TimestampTz at, const char *from, const c
 	v[4] = CStringGetTextDatum(reason);
 	v[5] = qualifying ? NumericGetDatum(qualifying) : (Datum) 0;
 	n[5] = qualifying ? ' ' : 'n';
+	v[6] = detail ? JsonbPGetDatum(detail) : (Datum) 0;
+	n[6] = detail ? ' ' : 'n';
 	ly_run(&q_tier_change, v, n, 0);
+}
+
+/* Move the member to tier index `tier` at `at`, recording why. */
+void
+ly_set_tier(Member *m, int tier, TimestampTz at, const char *reason, Numeric qualifying, Jsonb *detail)
+{
+	if (tier == m->tier)
+		return;
+	ly_record_tier_change(m->id, at, m->prog->tiers[m->tier].code, m->prog->tiers[tier].code,
+						  reason, qualifying, detail);
+	m->tier = tier;
+	m->tier_since = at;
+	m->has_grace = false;
+	m->tier_review_at = ly_first_review(m, at);
+}
+
+int
+ly_tier_index(Program *p, const char *code)
+{
+	int			i;
+
+	for (i = 0; i < p->ntiers; i++)
+		if (strcmp(p->tiers[i].code, code) == 0)
+			return i;
+	return -1;
+}
+
+static int
+tier_for(Program *p, Numeric figure)
+{
+	int			best = 0;
+	int			i;
+
+	for (i = 1; i < p->ntiers; i++)
+		if (ly_num_cmp(p->tiers[i].threshold, figure) <= 0)
+			best = i;
+	return best;
+}
+
+/* Move the member up to the highest tier the figure reaches (never down). */
+void
+ly_promote(Member *m, Numeric qualifying, TimestampTz at)
+{
+	int			best = tier_for(m->prog, qualifying);
+
+	if (best > m->tier)
+		ly_set_tier(m, best, at, "promotion", qualifying, NULL);
+	else if (best == m->tier && m->has_grace)
+		m->has_grace = false;	/* back above the threshold: the grace ends */
+}
+
+/* The lowest tier a pin or a subscription still guarantees at `at`. */
+static int
+floor_tier(Member *m, TimestampTz at)
+{
+	int			f = 0;
+
+	if (m->pinned_tier >= 0 && at < m->pinned_until)
+		f = Max(f, m->pinned_tier);
+	if (m->granted_tier >= 0 && at < m->granted_until)
+		f = Max(f, m->granted_tier);
+	return f;
+}
+
+typedef enum { EVAL_REVIEW, EVAL_GRACE_END, EVAL_GRANT_END } EvalKind;
+
+/*
+ * Evaluate the tier at `at` against the figure of the window that ends just
+ * before it (the period that just ended, for a calendar year).
+ */
+static void
+evaluate(Member *m, TimestampTz at, EvalKind kind, const char *reason)
+{
+	Program    *p = m->prog;
+	Numeric		figure = ly_figure_at(m, at - 1);
+	int			target = tier_for(p, figure);
+	int			floor = floor_tier(m, at);
+	int			to;
+
+	if (target >= m->tier)
+	{
+		m->has_grace = false;
+		if (target > m->tier)
+			ly_set_tier(m, target, at, "promotion", figure, NULL);
+		return;
+	}
+	if (kind != EVAL_GRANT_END)
+	{
+		if (p->s.downgrade == DOWNGRADE_NEVER || floor >= m->tier)
+			return;
+		if (kind == EVAL_REVIEW && p->s.grace_days > 0)
+		{
+			m->grace_until = ly_add_days(at, p->s.grace_days, p->tz);
+			m->has_grace = true;
+			return;
+		}
+	}
+	to = (p->s.downgrade == DOWNGRADE_ONE_STEP && kind != EVAL_GRANT_END) ? m->tier - 1 : target;
+	to = Max(to, floor);
+	if (to < m->tier)
+	{
+		ly_set_tier(m, to, at, reason, figure, NULL);
+		/* a lower tier is reviewed again at the next period end, not after retention */
+		if (m->tier > 0 && p->s.downgrade != DOWNGRADE_NEVER)
+			m->tier_review_at = add_periods(m, at, 1);
+	}
+}
+
+static LyQuery q_lapse = {
+	"UPDATE loyalty.subscription SET lapsed_at = ends_at "
+	" WHERE member_id = $1 AND lapsed_at IS NULL AND ends_at <= $2", 2,
+	{INT8OID, TIMESTAMPTZOID}, NULL};
+
+/* Process every tier event due by t, in the order they fall. */
+void
+ly_review_tiers(Member *m, TimestampTz t)
+{
+	for (;;)
+	{
+		TimestampTz e = DT_NOEND;
+		int			which = 0;
+
+		if (m->tier_review_at <= t)
+		{
+			e = m->tier_review_at;
+			which = 1;
+		}
+		if (m->has_grace && m->grace_until <= t && m->grace_until < e)
+		{
+			e = m->grace_until;
+			which = 2;
+		}
+		if (m->pinned_tier >= 0 && m->pinned_until <= t && m->pinned_until < e)
+		{
+			e = m->pinned_until;
+			which = 3;
+		}
+		if (m->granted_tier >= 0 && m->granted_until <= t && m->granted_until < e)
+		{
+			e = m->granted_until;
+			which = 4;
+		}
+		switch (which)
+		{
+			case 0:
+				return;
+			case 1:
+				m->tier_review_at = m->tier > 0 && m->prog->s.downgrade != DOWNGRADE_NEVER
+					? add_periods(m, e, 1) : DT_NOEND;
+				if (!m->has_grace)
+					evaluate(m, e, EVAL_REVIEW, "downgrade");
+				break;
+			case 2:
+				m->has_grace = false;
+				evaluate(m, e, EVAL_GRACE_END, "grace_end");
+				break;
+			case 3:
+				m->pinned_tier = -1;
+				evaluate(m, e, EVAL_GRANT_END, "override_end");
+				break;
+			case 4:
+				{
+					Datum		v[2] = {Int64GetDatum(m->id), TimestampTzGetDatum(e)};
+
+					m->granted_tier = -1;
+					ly_run(&q_lapse, v, NULL, 0);
+					evaluate(m, e, EVAL_GRANT_END, "subscription_end");
+				}
+				break;
+		}
+	}
+}
+
+/* The next moment a tier event is due (for next_transition_at). */
+TimestampTz
+ly_tier_next_event(Member *m)
+{
+	TimestampTz e = m->tier_review_at;
+
+	if (m->has_grace && m->grace_until < e)
+		e = m->grace_until;
+	if (m->pinned_tier >= 0 && m->pinned_until < e)
+		e = m->pinned_until;
+	if (m->granted_tier >= 0 && m->granted_until < e)
+		e = m->granted_until;
+	return e;
 }
