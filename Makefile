@@ -6,7 +6,11 @@ MODULE_big   = loyalty
 OBJS         = src/loyalty.o src/calendar.o src/settings.o src/crypto.o src/spi_util.o \
                src/programs.o src/cache.o src/lots.o src/tiers.o src/memberships.o src/operations.o src/maintenance.o \
                src/triggers.o
-DATA         = $(wildcard sql/$(EXTENSION)--*.sql)
+# The install script is built from one file per concern in sql/loyalty/,
+# concatenated in name order; upgrade scripts (sql/loyalty--A--B.sql) are kept as is.
+INSTALL_SQL  = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA_built   = $(INSTALL_SQL)
+DATA         = $(filter-out $(INSTALL_SQL),$(wildcard sql/$(EXTENSION)--*.sql))
 # PostgreSQL headers are system headers, so -Wextra judges our code, not theirs
 PG_CPPFLAGS  = -I$(srcdir)/src -isystem $(shell $(PG_CONFIG) --includedir-server)
 SHLIB_LINK   = -lcrypto
@@ -28,6 +32,9 @@ include $(PGXS)
 override ISOLATION_OPTS += --inputdir=test
 
 all: META.json
+
+$(INSTALL_SQL): $(sort $(wildcard sql/$(EXTENSION)/*.sql))
+	cat $^ > $@
 
 META.json: META.json.in $(EXTENSION).control
 	sed 's/@VERSION@/$(EXTVERSION)/g' $< > $@

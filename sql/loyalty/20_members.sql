@@ -1,0 +1,50 @@
+-- ---------------------------------------------------------------------------
+-- Members and their balances
+-- ---------------------------------------------------------------------------
+
+-- The balance columns are maintained by the C core in the same transaction as
+-- the ledger entry that changes them; they are correct as of the member's last
+-- operation or sweep, and stay correct until `next_transition_at` (the earliest
+-- moment a pending lot becomes available or a lot expires).
+CREATE SEQUENCE loyalty.member_id_seq;
+CREATE TABLE loyalty.member (
+    id                 bigint PRIMARY KEY DEFAULT nextval('loyalty.member_id_seq'),
+    program_id         bigint NOT NULL REFERENCES loyalty.program,
+    external_ref       text NOT NULL,
+    enrolled_at        timestamptz NOT NULL,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    referral_code      text NOT NULL,
+    referred_by        bigint REFERENCES loyalty.member,
+    tier_id            bigint NOT NULL REFERENCES loyalty.tier,
+    tier_since         timestamptz NOT NULL,
+    available          bigint NOT NULL DEFAULT 0,
+    pending            bigint NOT NULL DEFAULT 0,
+    lifetime_earned    bigint NOT NULL DEFAULT 0,
+    redeemed           bigint NOT NULL DEFAULT 0,
+    expired            bigint NOT NULL DEFAULT 0,
+    qualifying         numeric NOT NULL DEFAULT 0,
+    lifetime_spend     numeric NOT NULL DEFAULT 0,
+    lifetime_visits    bigint NOT NULL DEFAULT 0,
+    last_activity_at   timestamptz,
+    last_entry_at      timestamptz,
+    next_transition_at timestamptz NOT NULL DEFAULT 'infinity',
+    -- tier state (src/tiers.c): the qualifying window kept incrementally,
+    -- the next review of the tier, a grace period, and granted floors
+    q_start            timestamptz,
+    q_oldest           timestamptz,
+    q_asof             timestamptz,
+    tier_review_at     timestamptz NOT NULL DEFAULT 'infinity',
+    grace_until        timestamptz,
+    pinned_tier_id     bigint REFERENCES loyalty.tier,
+    pinned_until       timestamptz,
+    granted_tier_id    bigint REFERENCES loyalty.tier,
+    granted_until      timestamptz,
+    UNIQUE (program_id, external_ref),
+    UNIQUE (program_id, referral_code)
+) WITH (fillfactor = 80);   -- room for HOT updates: every operation updates its member row
+ALTER SEQUENCE loyalty.program_id_seq OWNED BY loyalty.program.id;
+ALTER SEQUENCE loyalty.tier_id_seq OWNED BY loyalty.tier.id;
+ALTER SEQUENCE loyalty.member_id_seq OWNED BY loyalty.member.id;
+CREATE INDEX member_due ON loyalty.member (next_transition_at) WHERE next_transition_at < 'infinity';
+CREATE INDEX member_referred_by ON loyalty.member (referred_by) WHERE referred_by IS NOT NULL;
+
