@@ -72,6 +72,7 @@ typedef struct Settings
 	Downgrade	downgrade;
 	int			grace_days;
 	int			tier_retention_periods;
+	Numeric		cost_per_point;	/* money a point costs the business (liability) */
 } Settings;
 
 extern void ly_parse_settings(Jsonb *settings, Settings *out);

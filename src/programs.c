@@ -233,7 +233,8 @@ program_by_code(const char *code)
 static LyQuery q_insert_program = {
 	"INSERT INTO loyalty.program (code, name, settings, points_per_unit, rounding, timezone, "
 	"       pending_days, expiry_policy, expiry_months, expiry_period, negative_balance, "
-	"       tier_basis, tier_window, tier_window_months, downgrade, grace_days, tier_retention_periods) "
+	"       tier_basis, tier_window, tier_window_months, downgrade, grace_days, tier_retention_periods, "
+	"       cost_per_point) "
 	"VALUES ($1, $2, jsonb_build_object("
 	"         'points_per_unit', $3, 'rounding', $4, 'timezone', $5, 'pending_days', $6, "
 	"         'expiry', CASE $7 WHEN 'none' THEN jsonb_build_object('policy', $7) "
@@ -242,11 +243,12 @@ static LyQuery q_insert_program = {
 	"         'negative_balance', $10, 'tier_basis', $11, "
 	"         'tier_window', CASE $12 WHEN 'rolling' THEN jsonb_build_object('rolling_months', $13) "
 	"                                 ELSE to_jsonb($12) END, "
-	"         'downgrade', $14, 'grace_days', $15, 'tier_retention_periods', $16), "
-	"        $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
-	"ON CONFLICT (code) DO NOTHING RETURNING id", 16,
+	"         'downgrade', $14, 'grace_days', $15, 'tier_retention_periods', $16, "
+	"         'cost_per_point', $17), "
+	"        $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
+	"ON CONFLICT (code) DO NOTHING RETURNING id", 17,
 	{TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID, TEXTOID,
-	 TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID, INT4OID}, NULL};
+	 TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID, INT4OID, NUMERICOID}, NULL};
 
 /* create_program(code, name, settings): validate settings, store them normalised */
 PG_FUNCTION_INFO_V1(loyalty_create_program);
@@ -257,8 +259,8 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 	char	   *name = ly_arg_name(fcinfo, 1, "name");
 	Jsonb	   *settings;
 	Settings	s;
-	Datum		v[16];
-	char		n[16];
+	Datum		v[17];
+	char		n[17];
 	int64		id;
 
 	if (PG_ARGISNULL(2))
@@ -292,6 +294,7 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 	v[13] = CStringGetTextDatum(ly_downgrade_name(s.downgrade));
 	v[14] = Int32GetDatum(s.grace_days);
 	v[15] = Int32GetDatum(s.tier_retention_periods);
+	v[16] = NumericGetDatum(s.cost_per_point);
 
 	SPI_connect();
 	if (ly_run(&q_insert_program, v, n, 0) != 1)

@@ -270,6 +270,12 @@ settings_key(const char *key, JsonbValue *v, void *arg)
 		s->downgrade = want_enum(key, v, NAMES(ly_downgrade_names));
 	else if (strcmp(key, "grace_days") == 0)
 		s->grace_days = want_int(key, v, 0, 3650);
+	else if (strcmp(key, "cost_per_point") == 0)
+	{
+		if (v->type != jbvNumeric || ly_num_cmp(v->val.numeric, ly_num_zero()) < 0)
+			bad_setting(key, "The value must be a number of 0 or more.");
+		s->cost_per_point = v->val.numeric;
+	}
 	else if (strcmp(key, "tier_retention_periods") == 0)
 		s->tier_retention_periods = want_int(key, v, 0, 10);
 	else
@@ -277,7 +283,7 @@ settings_key(const char *key, JsonbValue *v, void *arg)
 				(errcode(LY_INVALID_SETTING),
 				 errmsg("unknown setting \"%s\"", key),
 				 errhint("Known settings: points_per_unit, rounding, timezone, pending_days, expiry, "
-						 "negative_balance, tier_basis, tier_window, downgrade, grace_days, tier_retention_periods.")));
+						 "negative_balance, tier_basis, tier_window, downgrade, grace_days, tier_retention_periods, cost_per_point.")));
 }
 
 void
@@ -298,6 +304,7 @@ ly_parse_settings(Jsonb *settings, Settings *s)
 	s->downgrade = DOWNGRADE_PERIOD_END;
 	s->grace_days = 0;
 	s->tier_retention_periods = 0;
+	s->cost_per_point = int64_to_numeric(0);
 
 	if (!JB_ROOT_IS_OBJECT(settings))
 		ereport(ERROR,

@@ -24,6 +24,7 @@ CREATE TABLE loyalty.program (
     downgrade          text NOT NULL CHECK (downgrade IN ('never', 'period_end', 'one_step')),
     grace_days         integer NOT NULL CHECK (grace_days >= 0),
     tier_retention_periods integer NOT NULL DEFAULT 0 CHECK (tier_retention_periods >= 0),
+    cost_per_point     numeric NOT NULL DEFAULT 0 CHECK (cost_per_point >= 0),
     created_at         timestamptz NOT NULL DEFAULT now()
 );
 

@@ -13,7 +13,7 @@ SELECT ok(loyalty.create_program('tap01_def', 'Defaults') > 0,
 SELECT is((SELECT array_agg(k ORDER BY k)
              FROM loyalty.program p, jsonb_object_keys(p.settings) k
             WHERE p.code = 'tap01_def'),
-          ARRAY['downgrade', 'expiry', 'grace_days', 'negative_balance', 'pending_days',
+          ARRAY['cost_per_point', 'downgrade', 'expiry', 'grace_days', 'negative_balance', 'pending_days',
                 'points_per_unit', 'rounding', 'tier_basis', 'tier_retention_periods', 'tier_window',
                 'timezone'],
           'defaults: program.settings holds every key');
