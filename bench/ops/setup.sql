@@ -1,0 +1,22 @@
+-- bench/ops/setup.sql: one program, :members members, each with 4 lots of 50
+-- points (so a redeem of 120 draws from 3 lots), and the plain-SQL floor's tables.
+SELECT loyalty.create_program('bench', 'Bench', '{"expiry": {"policy": "rolling", "months": 12}}');
+SELECT loyalty.add_tier('bench', 'base', 'Base', 0);
+SELECT loyalty.add_tier('bench', 'gold', 'Gold', 1000000000, 2);
+SELECT count(loyalty.enroll('bench', 'm' || g, '2026-01-01')) FROM generate_series(1, :members) g;
+SELECT count(loyalty.award(g, 50, 'seed', 'seed-' || g || '-' || l, '2026-01-01'::timestamptz + l * interval '1 day'))
+  FROM generate_series(1, :members) g, generate_series(1, 4) l;
+
+-- The floor: the least any correct implementation must write for the same
+-- operations (a ledger row, a lot, a balance), without validation, idempotency
+-- checks, tiers or expiry bookkeeping.
+CREATE TABLE floor_member (id bigint PRIMARY KEY, available bigint NOT NULL DEFAULT 0) WITH (fillfactor = 80);
+CREATE TABLE floor_entry (member_id bigint, id bigserial, points bigint, at timestamptz, key text,
+                          PRIMARY KEY (member_id, id), UNIQUE (member_id, key));
+CREATE TABLE floor_lot (member_id bigint, id bigserial, entry_id bigint, points bigint, remaining bigint,
+                        expires_at timestamptz, PRIMARY KEY (member_id, id)) WITH (fillfactor = 90);
+INSERT INTO floor_member SELECT g, 200 FROM generate_series(1, :members) g;
+INSERT INTO floor_lot (member_id, entry_id, points, remaining, expires_at)
+SELECT g, 0, 50, 50, '2027-01-01'::timestamptz + l * interval '1 day'
+  FROM generate_series(1, :members) g, generate_series(1, 4) l;
+VACUUM ANALYZE;
