@@ -333,6 +333,21 @@ SELECT entry_id, to_char(at, 'YYYY-MM-DD HH24:MI') AS at, kind, points, idempote
  ORDER BY at, entry_id;
 
 \echo
+\echo '=== The shop closes its loyalty desk for 2025: tier reviews ==='
+\echo 'Gold is reviewed on each anniversary of reaching it (rolling 12-month window,'
+\echo 'downgrade period_end). A review in 2025 looks at the 12 months before it: members'
+\echo 'promoted late in 2024 find too few points and drop; the others passed their 2025'
+\echo 'review and keep gold until the next anniversary, when they will drop (lapses_at).'
+SELECT jsonb_pretty(loyalty.run_maintenance('2026-01-01 00:00 America/New_York')) AS run_maintenance;
+SELECT m.external_ref AS member, to_char(h.at, 'YYYY-MM-DD') AS day, h.from_tier, h.to_tier,
+       h.reason, h.qualifying
+  FROM loyalty.member m, loyalty.tier_history(m.id) h
+ WHERE h.reason <> 'enroll' AND h.at >= '2025-01-01'
+ ORDER BY h.at, m.external_ref;
+SELECT 'ava' AS member, p.tier, p.source, p.qualifying, p.threshold,
+       to_char(p.review_at, 'YYYY-MM-DD') AS review_at, to_char(p.lapses_at, 'YYYY-MM-DD') AS lapses_at
+  FROM loyalty.tier_progress(loyalty.member_id('brew', 'ava'), '2026-01-01 00:00 America/New_York') p;
+
 \echo '--- loyalty.check_invariants() (no rows: every invariant holds) ---'
 \pset footer on
 SELECT * FROM loyalty.check_invariants();
