@@ -1,0 +1,412 @@
+-- ---------------------------------------------------------------------------
+-- Reports (issue 7): views and functions for reporting tools
+-- ---------------------------------------------------------------------------
+--
+-- Shared definitions (also in the README):
+--   * Balances "now" classify the lots by now(), exactly like loyalty.balance(m, now()):
+--     a lot whose expiry instant (its expires_at, or the member's inactivity deadline)
+--     is <= now() counts as expired even before maintenance has written its expire
+--     entry, a pending lot whose available_at <= now() counts as available, and points
+--     that expired while the member owed a debt settle the debt first.
+--   * Periods are half-open: from_at <= at < to_at, on business time (entry.at).
+--   * Active member: at least one earn or redeem entry in the period.
+--   * Purchase: an earn entry.
+--   * Points issued: points of earn, award, subscribe and renew entries and of positive
+--     adjust entries. Transfers move existing points and are neither issued nor redeemed.
+--   * Points redeemed: points of redeem entries (as a positive number).
+--   * Points expired: points of expire entries, plus lots already past their expiry whose
+--     expire entry maintenance has not written yet (classified by now()).
+--   * Redemption rate = points redeemed / points issued; breakage rate = points expired /
+--     points issued (both in the same period; NULL when nothing was issued).
+--   * Repeat purchase rate = members with 2+ purchases / members with 1+ purchases.
+--
+-- Views run with the privileges of their owner; the functions are SECURITY DEFINER
+-- (search_path pinned, read-only, EXECUTE revoked from PUBLIC). So a reporting role
+-- needs only USAGE on the schema, SELECT on the views and EXECUTE on the functions:
+-- it can read the reports and nothing else (see the README).
+
+-- Each member's points now, from the lots: one row per member with a lot that is not
+-- closed. A building block of member_summary and liability.
+CREATE VIEW loyalty.member_points AS
+WITH classified AS (
+    SELECT l.member_id, m.program_id, l.remaining AS rem,
+           CASE WHEN l.points < 0 THEN NULL
+                ELSE coalesce(l.expires_at, dl.deadline) END AS expiry,
+           CASE WHEN l.points < 0 THEN 'a'
+                WHEN coalesce(l.expires_at, dl.deadline) <= now() THEN 'x'
+                WHEN l.available_at > now() THEN 'p'
+                ELSE 'a' END AS st
+      FROM loyalty.lot l
+      JOIN loyalty.member m ON m.id = l.member_id
+      JOIN loyalty.program p ON p.id = m.program_id
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN p.expiry_policy = 'inactivity'
+                       THEN loyalty.add_months_local(m.last_activity_at, p.expiry_months, p.timezone)
+                  END AS deadline) dl
+     WHERE l.state <> 'x' AND l.remaining <> 0
+), by_expiry AS (
+    SELECT c.member_id, c.program_id, c.expiry,
+           coalesce(sum(c.rem) FILTER (WHERE c.st = 'a'), 0) AS a,
+           coalesce(sum(c.rem) FILTER (WHERE c.st = 'p'), 0) AS p,
+           coalesce(sum(c.rem) FILTER (WHERE c.st = 'x'), 0) AS x,
+           coalesce(-sum(c.rem) FILTER (WHERE c.st = 'a' AND c.rem < 0), 0) AS debt,
+           coalesce(sum(c.rem) FILTER (WHERE c.st <> 'x' AND c.rem > 0), 0) AS live
+      FROM classified c
+     GROUP BY c.member_id, c.program_id, c.expiry
+), per_member AS (
+    SELECT b.member_id, b.program_id,
+           sum(b.a) AS a, sum(b.p) AS p, sum(b.x) AS x, sum(b.debt) AS debt,
+           min(b.expiry) FILTER (WHERE b.live > 0) AS next_expiry,
+           (array_agg(b.live ORDER BY b.expiry) FILTER (WHERE b.live > 0 AND b.expiry IS NOT NULL))[1]
+               AS next_expiry_points,
+           sum(b.live) FILTER (WHERE b.expiry <= now() + interval '30 days') AS exp30,
+           sum(b.live) FILTER (WHERE b.expiry <= now() + interval '60 days') AS exp60,
+           sum(b.live) FILTER (WHERE b.expiry <= now() + interval '90 days') AS exp90
+      FROM by_expiry b
+     GROUP BY b.member_id, b.program_id
+)
+SELECT pm.member_id,
+       pm.program_id,
+       (pm.a + least(pm.x, pm.debt))::bigint AS available,
+       pm.p::bigint AS pending,
+       (pm.x - least(pm.x, pm.debt))::bigint AS expired_unswept,
+       (pm.debt - least(pm.x, pm.debt))::bigint AS debt,
+       pm.next_expiry,
+       coalesce(pm.next_expiry_points, 0)::bigint AS next_expiry_points,
+       coalesce(pm.exp30, 0)::bigint AS expiring_30d,
+       coalesce(pm.exp60, 0)::bigint AS expiring_60d,
+       coalesce(pm.exp90, 0)::bigint AS expiring_90d
+  FROM per_member pm;
+COMMENT ON VIEW loyalty.member_points IS
+    'each member''s points now, from lots classified by now() (as balance(m, now()) does): available (debts netted), pending, '
+    'expired_unswept (past expiry, expire entry not yet written), debt still owed, next expiry instant and its points, '
+    'and the points of live lots expiring within 30/60/90 days (gross, before any debt they would settle); '
+    'members without open lots have no row';
+
+-- Who is this member and where do they stand?
+CREATE VIEW loyalty.member_summary AS
+SELECT m.id AS member_id,
+       p.code AS program,
+       m.external_ref,
+       t.code AS tier,
+       m.enrolled_at,
+       coalesce(mp.available, 0) AS available,
+       coalesce(mp.pending, 0) AS pending,
+       m.lifetime_earned,
+       m.redeemed,
+       m.expired + coalesce(mp.expired_unswept, 0) AS expired,
+       m.last_activity_at,
+       mp.next_expiry,
+       coalesce(mp.next_expiry_points, 0) AS next_expiry_points,
+       m.lifetime_spend,
+       m.lifetime_visits,
+       coalesce(mp.debt, 0) AS debt,
+       m.qualifying,
+       m.tier_since
+  FROM loyalty.member m
+  JOIN loyalty.program p ON p.id = m.program_id
+  JOIN loyalty.tier t ON t.id = m.tier_id
+  LEFT JOIN loyalty.member_points mp ON mp.member_id = m.id;
+COMMENT ON VIEW loyalty.member_summary IS
+    'one row per member: program, external_ref, current tier, balances now (lots classified by now(), '
+    'the same figures as loyalty.balance(member, now())), last activity (earn, award, redeem, adjust, '
+    'transfer, subscribe, renew), next expiry instant and its points, lifetime spend (money, net of refunds) '
+    'and visits (purchases not fully refunded)';
+
+-- How many points are outstanding, what would they cost, and how many expire soon?
+CREATE VIEW loyalty.liability AS
+SELECT p.code AS program,
+       coalesce(sum(mp.available), 0)::bigint AS available_points,
+       coalesce(sum(mp.pending), 0)::bigint AS pending_points,
+       coalesce(sum(mp.available) + sum(mp.pending), 0)::bigint AS outstanding_points,
+       p.cost_per_point,
+       coalesce(sum(mp.available) + sum(mp.pending), 0) * p.cost_per_point AS outstanding_value,
+       coalesce(sum(mp.expiring_30d), 0)::bigint AS expiring_30d,
+       coalesce(sum(mp.expiring_60d), 0)::bigint AS expiring_60d,
+       coalesce(sum(mp.expiring_90d), 0)::bigint AS expiring_90d,
+       coalesce(sum(mp.debt), 0)::bigint AS debt_points,
+       coalesce(sum(mp.available), 0) * p.cost_per_point AS available_value,
+       coalesce(sum(mp.pending), 0) * p.cost_per_point AS pending_value
+  FROM loyalty.program p
+  LEFT JOIN loyalty.member_points mp ON mp.program_id = p.id
+ GROUP BY p.id, p.code, p.cost_per_point;
+COMMENT ON VIEW loyalty.liability IS
+    'per program, now: available and pending points (sum of the members'' balances, debts netted), '
+    'outstanding = available + pending, its value at program.cost_per_point, points of live lots '
+    'expiring in (now(), now() + 30/60/90 days], and the points members still owe (debt_points)';
+
+-- How are members spread over the tiers?
+CREATE VIEW loyalty.tier_distribution AS
+SELECT p.code AS program,
+       t.code AS tier,
+       t.name AS tier_name,
+       t.threshold,
+       count(m.id) AS members,
+       CASE WHEN sum(count(m.id)) OVER (PARTITION BY p.id) > 0
+            THEN count(m.id)::numeric / sum(count(m.id)) OVER (PARTITION BY p.id) END AS share
+  FROM loyalty.program p
+  JOIN loyalty.tier t ON t.program_id = p.id
+  LEFT JOIN loyalty.member m ON m.tier_id = t.id
+ GROUP BY p.id, p.code, t.id, t.code, t.name, t.threshold;
+COMMENT ON VIEW loyalty.tier_distribution IS
+    'per program and tier (every tier, also empty ones): members holding it now (member.tier_id) '
+    'and their share of the program''s members (NULL when the program has none)';
+
+-- Look up a program by code, with the project's errors.
+CREATE FUNCTION loyalty.report_program(program text) RETURNS loyalty.program
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p loyalty.program;
+BEGIN
+    IF report_program.program IS NULL THEN
+        RAISE EXCEPTION 'program must not be null' USING ERRCODE = 'LY034';
+    END IF;
+    SELECT * INTO p FROM loyalty.program x WHERE x.code = report_program.program;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'program "%" does not exist', report_program.program USING ERRCODE = 'LY001';
+    END IF;
+    RETURN p;
+END
+$$;
+COMMENT ON FUNCTION loyalty.report_program(text) IS
+    'the program with this code (LY034 when NULL, LY001 when unknown); used by the report functions';
+
+CREATE FUNCTION loyalty.program_kpis(program text, from_at timestamptz, to_at timestamptz)
+    RETURNS TABLE (members bigint, new_members bigint, active_members bigint,
+                   points_issued bigint, points_redeemed bigint, points_expired bigint,
+                   redemption_rate numeric, breakage_rate numeric, avg_points_per_member numeric,
+                   repeat_purchase_rate numeric,
+                   purchasers bigint, repeat_purchasers bigint, purchases bigint, spend numeric,
+                   points_reversed bigint, points_adjusted_out bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p loyalty.program;
+BEGIN
+    p := loyalty.report_program(program_kpis.program);
+    IF program_kpis.from_at IS NULL OR program_kpis.to_at IS NULL THEN
+        RAISE EXCEPTION '% must not be null', CASE WHEN program_kpis.from_at IS NULL THEN 'from_at' ELSE 'to_at' END
+            USING ERRCODE = 'LY034';
+    END IF;
+    IF program_kpis.from_at >= program_kpis.to_at THEN
+        RAISE EXCEPTION 'from_at must be before to_at'
+            USING ERRCODE = 'LY038',
+                  DETAIL = format('The period is from_at <= at < to_at; got %s to %s.',
+                                  program_kpis.from_at, program_kpis.to_at);
+    END IF;
+
+    RETURN QUERY
+    WITH e AS (
+        SELECT e.member_id, e.kind, e.points, e.amount
+          FROM loyalty.entry e
+          JOIN loyalty.member m ON m.id = e.member_id
+         WHERE m.program_id = p.id
+           AND e.at >= program_kpis.from_at AND e.at < program_kpis.to_at
+    ), per_member AS (
+        SELECT e.member_id,
+               count(*) FILTER (WHERE e.kind = 'earn') AS purchases,
+               bool_or(e.kind IN ('earn', 'redeem')) AS active
+          FROM e GROUP BY e.member_id
+    ), sums AS (
+        SELECT coalesce(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'award', 'subscribe', 'renew')
+                                                 OR (e.kind = 'adjust' AND e.points > 0)), 0) AS issued,
+               coalesce(-sum(e.points) FILTER (WHERE e.kind = 'redeem'), 0) AS redeemed,
+               coalesce(-sum(e.points) FILTER (WHERE e.kind = 'expire'), 0) AS expired,
+               coalesce(-sum(e.points) FILTER (WHERE e.kind = 'reverse'), 0) AS reversed,
+               coalesce(-sum(e.points) FILTER (WHERE e.kind = 'adjust' AND e.points < 0), 0) AS adjusted_out,
+               count(*) FILTER (WHERE e.kind = 'earn') AS purchases,
+               coalesce(sum(e.amount) FILTER (WHERE e.kind = 'earn'), 0)
+                 - coalesce(sum(e.amount) FILTER (WHERE e.kind = 'reverse'), 0) AS spend
+          FROM e
+    ), unswept AS (
+        -- lots past their expiry (within the period and by now()) whose expire entry
+        -- has not been written: only members whose next transition is due can have them
+        SELECT coalesce(sum(l.remaining), 0) AS points
+          FROM loyalty.member m
+          JOIN loyalty.lot l ON l.member_id = m.id
+         CROSS JOIN LATERAL (
+               SELECT coalesce(l.expires_at,
+                               CASE WHEN p.expiry_policy = 'inactivity'
+                                    THEN loyalty.add_months_local(m.last_activity_at, p.expiry_months, p.timezone)
+                               END) AS expiry) x
+         WHERE m.program_id = p.id AND m.next_transition_at <= now()
+           AND l.state <> 'x' AND l.remaining > 0 AND l.points > 0
+           AND x.expiry <= now()
+           AND x.expiry >= program_kpis.from_at AND x.expiry < program_kpis.to_at
+    ), mem AS (
+        SELECT count(*) FILTER (WHERE m.enrolled_at < program_kpis.to_at) AS members,
+               count(*) FILTER (WHERE m.enrolled_at >= program_kpis.from_at
+                                  AND m.enrolled_at < program_kpis.to_at) AS new_members
+          FROM loyalty.member m WHERE m.program_id = p.id
+    ), act AS (
+        SELECT count(*) FILTER (WHERE pm.active) AS active,
+               count(*) FILTER (WHERE pm.purchases >= 1) AS purchasers,
+               count(*) FILTER (WHERE pm.purchases >= 2) AS repeaters
+          FROM per_member pm
+    )
+    SELECT mem.members, mem.new_members, act.active,
+           s.issued::bigint, s.redeemed::bigint, (s.expired + u.points)::bigint,
+           s.redeemed / nullif(s.issued, 0),
+           (s.expired + u.points) / nullif(s.issued, 0),
+           s.issued / nullif(act.active, 0)::numeric,
+           act.repeaters / nullif(act.purchasers, 0)::numeric,
+           act.purchasers, act.repeaters, s.purchases, s.spend,
+           s.reversed::bigint, s.adjusted_out::bigint
+      FROM sums s, unswept u, mem, act;
+END
+$$;
+COMMENT ON FUNCTION loyalty.program_kpis(text, timestamptz, timestamptz) IS
+    'a program''s figures for the period from_at <= at < to_at (business time): members (enrolled before to_at), '
+    'new_members (enrolled in the period), active_members (an earn or redeem in the period), points_issued '
+    '(earn, award, subscribe, renew, positive adjust), points_redeemed (redeem), points_expired (expire entries, '
+    'plus lots past expiry not yet swept), redemption_rate = redeemed / issued, breakage_rate = expired / issued, '
+    'avg_points_per_member = issued / active members, repeat_purchase_rate = members with 2+ purchases (earn '
+    'entries) / members with 1+; then purchasers, repeat_purchasers, purchases, spend (earn amounts minus '
+    'refunded amounts), points_reversed (refunds), points_adjusted_out (negative adjustments). Transfers count '
+    'in none of them. Ratios are NULL when their denominator is 0';
+
+-- The last 30 days, for dashboards.
+CREATE VIEW loyalty.program_kpis_30d AS
+SELECT p.code AS program, now() - interval '30 days' AS from_at, now() AS to_at, k.*
+  FROM loyalty.program p
+ CROSS JOIN LATERAL loyalty.program_kpis(p.code, now() - interval '30 days', now()) k;
+COMMENT ON VIEW loyalty.program_kpis_30d IS
+    'loyalty.program_kpis for every program over now() - 30 days <= at < now()';
+
+CREATE FUNCTION loyalty.cohort_retention(program text, period text DEFAULT 'month')
+    RETURNS TABLE (cohort date, period_offset integer, cohort_members bigint,
+                   active_members bigint, retention numeric)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p    loyalty.program;
+    step interval;
+    cur  timestamp;
+BEGIN
+    p := loyalty.report_program(cohort_retention.program);
+    IF cohort_retention.period IS NULL THEN
+        RAISE EXCEPTION 'period must not be null' USING ERRCODE = 'LY034';
+    END IF;
+    step := CASE cohort_retention.period
+        WHEN 'week' THEN interval '1 week'
+        WHEN 'month' THEN interval '1 month'
+        WHEN 'quarter' THEN interval '3 months'
+        WHEN 'year' THEN interval '1 year' END;
+    IF step IS NULL THEN
+        RAISE EXCEPTION 'invalid period "%"', cohort_retention.period
+            USING ERRCODE = 'LY038', HINT = 'Use week, month, quarter or year.';
+    END IF;
+    cur := date_trunc(cohort_retention.period, now() AT TIME ZONE p.timezone);
+
+    RETURN QUERY
+    WITH mem AS (
+        SELECT m.id, date_trunc(cohort_retention.period, m.enrolled_at AT TIME ZONE p.timezone) AS c
+          FROM loyalty.member m WHERE m.program_id = p.id
+    ), sizes AS (
+        SELECT mem.c, count(*) AS n FROM mem GROUP BY mem.c
+    ), act AS (
+        SELECT mem.c, date_trunc(cohort_retention.period, e.at AT TIME ZONE p.timezone) AS b,
+               count(DISTINCT e.member_id) AS n
+          FROM loyalty.entry e JOIN mem ON mem.id = e.member_id
+         WHERE e.kind IN ('earn', 'redeem')
+         GROUP BY 1, 2
+    )
+    SELECT s.c::date, (g.k - 1)::integer, s.n, coalesce(a.n, 0), coalesce(a.n, 0)::numeric / s.n
+      FROM sizes s
+     CROSS JOIN LATERAL generate_series(s.c, greatest(cur, s.c), step) WITH ORDINALITY g(b, k)
+      LEFT JOIN act a ON a.c = s.c AND a.b = g.b
+     ORDER BY 1, 2;
+END
+$$;
+COMMENT ON FUNCTION loyalty.cohort_retention(text, text) IS
+    'the retention triangle: members grouped by the period (week, month, quarter or year, in the program''s '
+    'time zone) they enrolled in; for each following period up to the current one (period_offset 0 = the '
+    'enrolment period), the members of the cohort active in it (an earn or redeem entry dated in it) and '
+    'retention = active_members / cohort_members';
+
+CREATE FUNCTION loyalty.member_value(program text, horizon_years numeric DEFAULT 3)
+    RETURNS TABLE (member_id bigint, external_ref text, enrolled_at timestamptz, tenure_days numeric,
+                   visits bigint, spend numeric, avg_order_value numeric, spend_per_year numeric,
+                   points_earned bigint, points_cost numeric, clv_estimate numeric)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p loyalty.program;
+BEGIN
+    p := loyalty.report_program(member_value.program);
+    IF member_value.horizon_years IS NULL THEN
+        RAISE EXCEPTION 'horizon_years must not be null' USING ERRCODE = 'LY034';
+    END IF;
+    IF member_value.horizon_years = 'NaN' OR member_value.horizon_years <= 0
+       OR member_value.horizon_years > 100 THEN
+        RAISE EXCEPTION 'horizon_years must be above 0 and at most 100' USING ERRCODE = 'LY038';
+    END IF;
+    RETURN QUERY
+    SELECT m.id, m.external_ref, m.enrolled_at, t.days, m.lifetime_visits, m.lifetime_spend,
+           m.lifetime_spend / nullif(m.lifetime_visits, 0),
+           m.lifetime_spend / (greatest(t.days, 30) / 365.25),
+           m.lifetime_earned, m.lifetime_earned * p.cost_per_point,
+           m.lifetime_spend / (greatest(t.days, 30) / 365.25) * member_value.horizon_years
+      FROM loyalty.member m
+     CROSS JOIN LATERAL (
+           SELECT greatest(extract(epoch FROM now() - m.enrolled_at) / 86400, 0)::numeric AS days) t
+     WHERE m.program_id = p.id
+     ORDER BY m.id;
+END
+$$;
+COMMENT ON FUNCTION loyalty.member_value(text, numeric) IS
+    'per member of a program, now: tenure_days (since enrolment), visits (purchases not fully refunded), '
+    'spend (money, net of refunds), avg_order_value = spend / visits, spend_per_year = spend / tenure in '
+    'years (365.25 days; tenure counted as at least 30 days), points_earned (lifetime_earned) and '
+    'points_cost = points_earned * cost_per_point, and the simple lifetime value estimate '
+    'clv_estimate = spend_per_year * horizon_years (revenue, before margin and points cost)';
+
+CREATE FUNCTION loyalty.expiring_points(within interval, program text DEFAULT NULL)
+    RETURNS TABLE (member_id bigint, program_code text, external_ref text, expires_at timestamptz,
+                   points bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pid bigint;
+BEGIN
+    IF expiring_points.within IS NULL THEN
+        RAISE EXCEPTION 'within must not be null' USING ERRCODE = 'LY034';
+    END IF;
+    IF now() + expiring_points.within <= now() THEN
+        RAISE EXCEPTION 'within must be a positive interval' USING ERRCODE = 'LY038';
+    END IF;
+    IF expiring_points.program IS NOT NULL THEN
+        pid := (loyalty.report_program(expiring_points.program)).id;
+    END IF;
+    RETURN QUERY
+    SELECT m.id, p.code, m.external_ref, x.expiry, sum(l.remaining)::bigint
+      FROM loyalty.program p
+      JOIN loyalty.member m ON m.program_id = p.id
+      JOIN loyalty.lot l ON l.member_id = m.id
+     CROSS JOIN LATERAL (
+           SELECT coalesce(l.expires_at,
+                           CASE WHEN p.expiry_policy = 'inactivity'
+                                THEN loyalty.add_months_local(m.last_activity_at, p.expiry_months, p.timezone)
+                           END) AS expiry) x
+     WHERE (pid IS NULL OR p.id = pid)
+       AND l.state <> 'x' AND l.remaining > 0 AND l.points > 0
+       AND x.expiry > now() AND x.expiry <= now() + expiring_points.within
+     GROUP BY m.id, p.code, m.external_ref, x.expiry
+     ORDER BY x.expiry, m.id;
+END
+$$;
+COMMENT ON FUNCTION loyalty.expiring_points(interval, text) IS
+    'for reminders: one row per member and expiry instant in (now(), now() + within], with the points '
+    '(available or pending) that expire then, for one program or all (program NULL); gross, before any '
+    'debt the expiring points would settle';
+
+REVOKE EXECUTE ON FUNCTION loyalty.program_kpis(text, timestamptz, timestamptz) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION loyalty.cohort_retention(text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION loyalty.member_value(text, numeric) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION loyalty.expiring_points(interval, text) FROM PUBLIC;
