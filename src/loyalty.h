@@ -155,7 +155,8 @@ typedef struct Member
 	TimestampTz grace_until;
 	int			pinned_tier;	/* index, -1 if none (set_tier) */
 	TimestampTz pinned_until;
-	int			granted_tier;	/* index, -1 if none (subscription) */
+	bool		has_grant;		/* a subscription runs until granted_until */
+	int			granted_tier;	/* its tier's index, -1 for a plan of benefits only */
 	TimestampTz granted_until;
 } Member;
 

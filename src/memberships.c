@@ -103,10 +103,10 @@ grant(Member *m, int64 tier_id, TimestampTz at, TimestampTz until, const char *p
 	for (i = 0; i < m->prog->ntiers; i++)
 		if (m->prog->tiers[i].id == tier_id)
 			m->granted_tier = i;
-	if (m->granted_tier < 0)
-		return;					/* a plan of benefits only */
+	/* a plan of benefits only grants no tier, but its end is still an event */
+	m->has_grant = true;
 	m->granted_until = until;
-	if (m->granted_tier > m->tier)
+	if (m->granted_tier >= 0 && m->granted_tier > m->tier)
 		ly_set_tier(m, m->granted_tier, at, "subscription", NULL,
 					ly_jsonb(psprintf("{\"plan\": %s}", ly_json_str(plan))));
 }

@@ -134,6 +134,7 @@ ly_lock_member(int64 member_id, Program *known)
 	if (isnull)
 		granted_id = 0;
 	m->granted_until = DatumGetTimestampTz(ly_get(0, 23, &isnull));
+	m->has_grant = !isnull;
 
 	m->prog = (known && known->id == program_id) ? known : ly_program(program_id);
 	m->tier = m->pinned_tier = m->granted_tier = -1;
@@ -203,7 +204,7 @@ ly_save_member(Member *m)
 	v[21] = Int64GetDatum(m->granted_tier >= 0 ? m->prog->tiers[m->granted_tier].id : 0);
 	n[21] = m->granted_tier >= 0 ? ' ' : 'n';
 	v[22] = TimestampTzGetDatum(m->granted_until);
-	n[22] = m->granted_tier >= 0 ? ' ' : 'n';
+	n[22] = m->has_grant ? ' ' : 'n';
 	ly_run(&q_save_member, v, n, 0);
 }
 

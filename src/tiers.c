@@ -337,7 +337,7 @@ ly_review_tiers(Member *m, TimestampTz t)
 			e = m->pinned_until;
 			which = 3;
 		}
-		if (m->granted_tier >= 0 && m->granted_until <= t && m->granted_until < e)
+		if (m->has_grant && m->granted_until <= t && m->granted_until < e)
 		{
 			e = m->granted_until;
 			which = 4;
@@ -365,6 +365,7 @@ ly_review_tiers(Member *m, TimestampTz t)
 					Datum		v[2] = {Int64GetDatum(m->id), TimestampTzGetDatum(e)};
 
 					m->granted_tier = -1;
+					m->has_grant = false;
 					ly_run(&q_lapse, v, NULL, 0);
 					evaluate(m, e, EVAL_GRANT_END, "subscription_end");
 				}
@@ -383,7 +384,7 @@ ly_tier_next_event(Member *m)
 		e = m->grace_until;
 	if (m->pinned_tier >= 0 && m->pinned_until < e)
 		e = m->pinned_until;
-	if (m->granted_tier >= 0 && m->granted_until < e)
+	if (m->has_grant && m->granted_until < e)
 		e = m->granted_until;
 	return e;
 }
