@@ -170,18 +170,28 @@ static LyQuery q_available_lots = {
 	" WHERE member_id = $1 AND state = 'a' AND remaining > 0 AND id <> $2 "
 	" ORDER BY expires_at NULLS LAST, id", 2, {INT8OID, INT8OID}, NULL};
 
-/* Draw up to `want` from available lots, soonest-expiring first. */
+/*
+ * Draw up to `want` from available lots, soonest-expiring first. Lots come in
+ * index order, so the first few rows usually cover a debit: read a handful,
+ * and read them all only when those are not enough.
+ */
 int64
 ly_draw_available(Member *m, int64 want, int64 skip_lot, DrawList *dl)
 {
 	Datum		v[2] = {Int64GetDatum(m->id), Int64GetDatum(skip_lot)};
+	const long	first = 16;
 	uint64		i;
 	uint64		n;
 	int64		taken = 0;
+	int64		seen = 0;
 
 	if (want <= 0)
 		return 0;
-	n = ly_run(&q_available_lots, v, NULL, 0);
+	n = ly_run(&q_available_lots, v, NULL, first);
+	for (i = 0; i < n; i++)
+		seen += ly_get_int64(i, 2);
+	if (seen < want && n == (uint64) first)
+		n = ly_run(&q_available_lots, v, NULL, 0);
 	for (i = 0; i < n && taken < want; i++)
 	{
 		bool		isnull;

@@ -116,7 +116,7 @@ ly_arg_reason(FunctionCallInfo fcinfo, int n, bool required)
 		ereport(ERROR,
 				(errcode(LY_REASON_REQUIRED),
 				 errmsg("a reason is required"),
-				 errhint("Say why the points are given or taken, for the member and for audit.")));
+				 errhint("Say why, for the member and for audit.")));
 	return s;
 }
 

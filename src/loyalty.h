@@ -153,6 +153,7 @@ typedef struct Member
 	TimestampTz tier_review_at;	/* next period-end evaluation */
 	bool		has_grace;
 	TimestampTz grace_until;
+	int			grace_tier;		/* where the review that started the grace would go */
 	int			pinned_tier;	/* index, -1 if none (set_tier) */
 	TimestampTz pinned_until;
 	bool		has_grant;		/* a subscription runs until granted_until */

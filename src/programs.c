@@ -82,7 +82,7 @@ static LyQuery q_lock_member = {
 	"SELECT program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, "
 	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, "
 	"       last_entry_at, next_transition_at, q_start, q_oldest, q_asof, tier_review_at, "
-	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until "
+	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until, grace_tier_id "
 	"  FROM loyalty.member WHERE id = $1 FOR UPDATE", 1, {INT8OID}, NULL};
 
 Member *
@@ -94,6 +94,7 @@ ly_lock_member(int64 member_id, Program *known)
 	int64		tier_id;
 	int64		pinned_id;
 	int64		granted_id;
+	int64		grace_id;
 	bool		isnull;
 	int			i;
 
@@ -135,9 +136,12 @@ ly_lock_member(int64 member_id, Program *known)
 		granted_id = 0;
 	m->granted_until = DatumGetTimestampTz(ly_get(0, 23, &isnull));
 	m->has_grant = !isnull;
+	grace_id = DatumGetInt64(ly_get(0, 24, &isnull));
+	if (isnull)
+		grace_id = 0;
 
 	m->prog = (known && known->id == program_id) ? known : ly_program(program_id);
-	m->tier = m->pinned_tier = m->granted_tier = -1;
+	m->tier = m->pinned_tier = m->granted_tier = m->grace_tier = -1;
 	for (i = 0; i < m->prog->ntiers; i++)
 	{
 		if (m->prog->tiers[i].id == tier_id)
@@ -146,6 +150,8 @@ ly_lock_member(int64 member_id, Program *known)
 			m->pinned_tier = i;
 		if (m->prog->tiers[i].id == granted_id)
 			m->granted_tier = i;
+		if (m->prog->tiers[i].id == grace_id)
+			m->grace_tier = i;
 	}
 	if (m->tier < 0)
 		elog(ERROR, "loyalty: tier %lld of member %lld not found", (long long) tier_id, (long long) member_id);
@@ -158,18 +164,18 @@ static LyQuery q_save_member = {
 	"       lifetime_spend = $10, lifetime_visits = $11, last_activity_at = $12, "
 	"       last_entry_at = $13, next_transition_at = $14, q_start = $15, q_oldest = $16, "
 	"       q_asof = $17, tier_review_at = $18, grace_until = $19, pinned_tier_id = $20, "
-	"       pinned_until = $21, granted_tier_id = $22, granted_until = $23 "
-	" WHERE id = $1", 23,
+	"       pinned_until = $21, granted_tier_id = $22, granted_until = $23, grace_tier_id = $24 "
+	" WHERE id = $1", 24,
 	{INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
 	 NUMERICOID, NUMERICOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 	 TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	 INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID}, NULL};
+	 INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, INT8OID}, NULL};
 
 void
 ly_save_member(Member *m)
 {
-	Datum		v[23];
-	char		n[23];
+	Datum		v[24];
+	char		n[24];
 
 	memset(n, ' ', sizeof(n));
 	v[0] = Int64GetDatum(m->id);
@@ -205,6 +211,8 @@ ly_save_member(Member *m)
 	n[21] = m->granted_tier >= 0 ? ' ' : 'n';
 	v[22] = TimestampTzGetDatum(m->granted_until);
 	n[22] = m->has_grant ? ' ' : 'n';
+	v[23] = Int64GetDatum(m->has_grace && m->grace_tier >= 0 ? m->prog->tiers[m->grace_tier].id : 0);
+	n[23] = m->has_grace && m->grace_tier >= 0 ? ' ' : 'n';
 	ly_run(&q_save_member, v, n, 0);
 }
 

@@ -286,19 +286,21 @@ evaluate(Member *m, TimestampTz at, EvalKind kind, const char *reason)
 			ly_set_tier(m, target, at, "promotion", figure, NULL);
 		return;
 	}
-	if (kind != EVAL_GRANT_END)
-	{
-		if (p->s.downgrade == DOWNGRADE_NEVER || floor >= m->tier)
-			return;
-		if (kind == EVAL_REVIEW && p->s.grace_days > 0)
-		{
-			m->grace_until = ly_add_days(at, p->s.grace_days, p->tz);
-			m->has_grace = true;
-			return;
-		}
-	}
+	if (kind != EVAL_GRANT_END && (p->s.downgrade == DOWNGRADE_NEVER || floor >= m->tier))
+		return;
 	to = (p->s.downgrade == DOWNGRADE_ONE_STEP && kind != EVAL_GRANT_END) ? m->tier - 1 : target;
 	to = Max(to, floor);
+	if (kind == EVAL_REVIEW && p->s.grace_days > 0)
+	{
+		/* keep the tier for the grace; remember where this review would have gone */
+		m->grace_until = ly_add_days(at, p->s.grace_days, p->tz);
+		m->grace_tier = to;
+		m->has_grace = true;
+		return;
+	}
+	/* a grace never ends lower than the review that started it would have gone */
+	if (kind == EVAL_GRACE_END && m->grace_tier > to)
+		to = m->grace_tier;
 	if (to < m->tier)
 	{
 		ly_set_tier(m, to, at, reason, figure, NULL);

@@ -35,6 +35,7 @@ CREATE TABLE loyalty.member (
     q_asof             timestamptz,
     tier_review_at     timestamptz NOT NULL DEFAULT 'infinity',
     grace_until        timestamptz,
+    grace_tier_id      bigint REFERENCES loyalty.tier,
     pinned_tier_id     bigint REFERENCES loyalty.tier,
     pinned_until       timestamptz,
     granted_tier_id    bigint REFERENCES loyalty.tier,

@@ -57,7 +57,7 @@ BEGIN
                               signup_bonus_points, renewal_bonus_points)
     VALUES (pid, add_plan.code, add_plan.name, add_plan.price, add_plan.period_months, tid,
             add_plan.benefits, add_plan.renews, add_plan.signup_bonus_points, add_plan.renewal_bonus_points)
-    ON CONFLICT (program_id, code) DO NOTHING
+    ON CONFLICT ON CONSTRAINT plan_program_id_code_key DO NOTHING
     RETURNING plan.id INTO id;
     IF id IS NULL THEN
         RAISE EXCEPTION 'program "%" already has a plan "%"', program, code USING ERRCODE = 'LY041';
@@ -172,7 +172,8 @@ BEGIN
         WHEN mt.source = 'subscription' THEN CASE WHEN fig < cur.threshold THEN m.granted_until END
         WHEN mt.source = 'grace' THEN m.grace_until
         WHEN fig >= cur.threshold OR mt.review_at IS NULL THEN NULL
-        WHEN p.grace_days > 0 THEN mt.review_at + make_interval(days => p.grace_days)
+        WHEN p.grace_days > 0
+            THEN ((mt.review_at AT TIME ZONE p.timezone) + make_interval(days => p.grace_days)) AT TIME ZONE p.timezone
         ELSE mt.review_at END;
     benefits := mt.benefits;
     RETURN NEXT;

@@ -25,63 +25,11 @@
 -- needs only USAGE on the schema, SELECT on the views and EXECUTE on the functions:
 -- it can read the reports and nothing else (see the README).
 
--- Each member's points now, from the lots: one row per member with a lot that is not
--- closed. A building block of member_summary and liability.
-CREATE VIEW loyalty.member_points AS
-WITH classified AS (
-    SELECT l.member_id, m.program_id, l.remaining AS rem,
-           CASE WHEN l.points < 0 THEN NULL
-                ELSE coalesce(l.expires_at, dl.deadline) END AS expiry,
-           CASE WHEN l.points < 0 THEN 'a'
-                WHEN coalesce(l.expires_at, dl.deadline) <= now() THEN 'x'
-                WHEN l.available_at > now() THEN 'p'
-                ELSE 'a' END AS st
-      FROM loyalty.lot l
-      JOIN loyalty.member m ON m.id = l.member_id
-      JOIN loyalty.program p ON p.id = m.program_id
-     CROSS JOIN LATERAL (
-           SELECT CASE WHEN p.expiry_policy = 'inactivity'
-                       THEN loyalty.add_months_local(m.last_activity_at, p.expiry_months, p.timezone)
-                  END AS deadline) dl
-     WHERE l.state <> 'x' AND l.remaining <> 0
-), by_expiry AS (
-    SELECT c.member_id, c.program_id, c.expiry,
-           coalesce(sum(c.rem) FILTER (WHERE c.st = 'a'), 0) AS a,
-           coalesce(sum(c.rem) FILTER (WHERE c.st = 'p'), 0) AS p,
-           coalesce(sum(c.rem) FILTER (WHERE c.st = 'x'), 0) AS x,
-           coalesce(-sum(c.rem) FILTER (WHERE c.st = 'a' AND c.rem < 0), 0) AS debt,
-           coalesce(sum(c.rem) FILTER (WHERE c.st <> 'x' AND c.rem > 0), 0) AS live
-      FROM classified c
-     GROUP BY c.member_id, c.program_id, c.expiry
-), per_member AS (
-    SELECT b.member_id, b.program_id,
-           sum(b.a) AS a, sum(b.p) AS p, sum(b.x) AS x, sum(b.debt) AS debt,
-           min(b.expiry) FILTER (WHERE b.live > 0) AS next_expiry,
-           (array_agg(b.live ORDER BY b.expiry) FILTER (WHERE b.live > 0 AND b.expiry IS NOT NULL))[1]
-               AS next_expiry_points,
-           sum(b.live) FILTER (WHERE b.expiry <= now() + interval '30 days') AS exp30,
-           sum(b.live) FILTER (WHERE b.expiry <= now() + interval '60 days') AS exp60,
-           sum(b.live) FILTER (WHERE b.expiry <= now() + interval '90 days') AS exp90
-      FROM by_expiry b
-     GROUP BY b.member_id, b.program_id
-)
-SELECT pm.member_id,
-       pm.program_id,
-       (pm.a + least(pm.x, pm.debt))::bigint AS available,
-       pm.p::bigint AS pending,
-       (pm.x - least(pm.x, pm.debt))::bigint AS expired_unswept,
-       (pm.debt - least(pm.x, pm.debt))::bigint AS debt,
-       pm.next_expiry,
-       coalesce(pm.next_expiry_points, 0)::bigint AS next_expiry_points,
-       coalesce(pm.exp30, 0)::bigint AS expiring_30d,
-       coalesce(pm.exp60, 0)::bigint AS expiring_60d,
-       coalesce(pm.exp90, 0)::bigint AS expiring_90d
-  FROM per_member pm;
-COMMENT ON VIEW loyalty.member_points IS
-    'each member''s points now, from lots classified by now() (as balance(m, now()) does): available (debts netted), pending, '
-    'expired_unswept (past expiry, expire entry not yet written), debt still owed, next expiry instant and its points, '
-    'and the points of live lots expiring within 30/60/90 days (gross, before any debt they would settle); '
-    'members without open lots have no row';
+-- Debts (negative lots left by refunds under negative_balance = allow) are rare; the
+-- liability view finds the members who owe through this index instead of scanning all
+-- lots. It costs nothing on the write path: it is partial (only debt lots are in it) and
+-- its columns (points, state) are already indexed by lot_live, so HOT updates are unchanged.
+CREATE INDEX lot_debt ON loyalty.lot (member_id) WHERE points < 0 AND state <> 'x';
 
 -- Who is this member and where do they stand?
 CREATE VIEW loyalty.member_summary AS
@@ -90,50 +38,116 @@ SELECT m.id AS member_id,
        m.external_ref,
        t.code AS tier,
        m.enrolled_at,
-       coalesce(mp.available, 0) AS available,
-       coalesce(mp.pending, 0) AS pending,
+       (coalesce(b.a, 0) + least(coalesce(b.x, 0), coalesce(b.debt, 0)))::bigint AS available,
+       coalesce(b.p, 0)::bigint AS pending,
        m.lifetime_earned,
        m.redeemed,
-       m.expired + coalesce(mp.expired_unswept, 0) AS expired,
+       (m.expired + coalesce(b.x, 0) - least(coalesce(b.x, 0), coalesce(b.debt, 0)))::bigint AS expired,
        m.last_activity_at,
-       mp.next_expiry,
-       coalesce(mp.next_expiry_points, 0) AS next_expiry_points,
+       b.next_expiry,
+       coalesce(b.next_expiry_points, 0)::bigint AS next_expiry_points,
        m.lifetime_spend,
        m.lifetime_visits,
-       coalesce(mp.debt, 0) AS debt,
+       (coalesce(b.debt, 0) - least(coalesce(b.x, 0), coalesce(b.debt, 0)))::bigint AS debt,
        m.qualifying,
        m.tier_since
   FROM loyalty.member m
   JOIN loyalty.program p ON p.id = m.program_id
   JOIN loyalty.tier t ON t.id = m.tier_id
-  LEFT JOIN loyalty.member_points mp ON mp.member_id = m.id;
+ CROSS JOIN LATERAL (
+       SELECT CASE WHEN p.expiry_policy = 'inactivity'
+                   THEN loyalty.add_months_local(m.last_activity_at, p.expiry_months, p.timezone)
+              END AS deadline) dl
+ CROSS JOIN LATERAL (
+       -- the member's open lots classified by now(), summed per expiry instant
+       SELECT sum(g.a) AS a, sum(g.p) AS p, sum(g.x) AS x, sum(g.debt) AS debt,
+              min(g.expiry) FILTER (WHERE g.live > 0) AS next_expiry,
+              (array_agg(g.live ORDER BY g.expiry) FILTER (WHERE g.live > 0 AND g.expiry IS NOT NULL))[1]
+                  AS next_expiry_points
+         FROM (SELECT c.expiry,
+                      sum(c.rem) FILTER (WHERE c.st = 'a') AS a,
+                      sum(c.rem) FILTER (WHERE c.st = 'p') AS p,
+                      sum(c.rem) FILTER (WHERE c.st = 'x') AS x,
+                      -sum(c.rem) FILTER (WHERE c.st = 'a' AND c.rem < 0) AS debt,
+                      sum(c.rem) FILTER (WHERE c.st <> 'x' AND c.rem > 0) AS live
+                 FROM (SELECT l.remaining AS rem,
+                              CASE WHEN l.points < 0 THEN NULL
+                                   ELSE coalesce(l.expires_at, dl.deadline) END AS expiry,
+                              CASE WHEN l.points < 0 THEN 'a'
+                                   WHEN coalesce(l.expires_at, dl.deadline) <= now() THEN 'x'
+                                   WHEN l.available_at > now() THEN 'p'
+                                   ELSE 'a' END AS st
+                         FROM loyalty.lot l
+                        WHERE l.member_id = m.id AND l.state <> 'x' AND l.remaining <> 0) c
+                GROUP BY c.expiry) g) b;
 COMMENT ON VIEW loyalty.member_summary IS
     'one row per member: program, external_ref, current tier, balances now (lots classified by now(), '
-    'the same figures as loyalty.balance(member, now())), last activity (earn, award, redeem, adjust, '
-    'transfer, subscribe, renew), next expiry instant and its points, lifetime spend (money, net of refunds) '
-    'and visits (purchases not fully refunded)';
+    'the same figures as loyalty.balance(member, now()) whether or not maintenance has run), last activity '
+    '(earn, award, redeem, adjust, transfer, subscribe, renew), next expiry instant and its points, lifetime '
+    'spend (money, net of refunds) and visits (purchases not fully refunded), debt (points owed after a '
+    'refund of spent points), qualifying figure and tier_since';
 
 -- How many points are outstanding, what would they cost, and how many expire soon?
 CREATE VIEW loyalty.liability AS
+WITH totals AS (
+    -- every open lot, classified by now(), summed per program
+    SELECT m.program_id,
+           coalesce(sum(l.remaining) FILTER (WHERE c.st = 'a'), 0) AS a,
+           coalesce(sum(l.remaining) FILTER (WHERE c.st = 'p'), 0) AS p,
+           coalesce(-sum(l.remaining) FILTER (WHERE l.points < 0), 0) AS debt,
+           coalesce(sum(l.remaining) FILTER (WHERE c.st <> 'x' AND l.points > 0
+                                               AND c.expiry <= now() + interval '30 days'), 0) AS exp30,
+           coalesce(sum(l.remaining) FILTER (WHERE c.st <> 'x' AND l.points > 0
+                                               AND c.expiry <= now() + interval '60 days'), 0) AS exp60,
+           coalesce(sum(l.remaining) FILTER (WHERE c.st <> 'x' AND l.points > 0
+                                               AND c.expiry <= now() + interval '90 days'), 0) AS exp90
+      FROM loyalty.lot l
+      JOIN loyalty.member m ON m.id = l.member_id
+      JOIN loyalty.program pp ON pp.id = m.program_id
+     CROSS JOIN LATERAL (
+           SELECT coalesce(l.expires_at,
+                           CASE WHEN pp.expiry_policy = 'inactivity'
+                                THEN loyalty.add_months_local(m.last_activity_at, pp.expiry_months, pp.timezone)
+                           END) AS expiry) x
+     CROSS JOIN LATERAL (
+           SELECT x.expiry,
+                  CASE WHEN l.points < 0 THEN 'a'
+                       WHEN x.expiry <= now() THEN 'x'
+                       WHEN l.available_at > now() THEN 'p'
+                       ELSE 'a' END AS st) c
+     WHERE l.state <> 'x' AND l.remaining <> 0
+     GROUP BY m.program_id
+), settled AS (
+    -- points past expiry (not yet swept) settle a member's debt first (as balance() and
+    -- maintenance do): the members who owe are few, and member_summary nets it per member
+    SELECT s.program, sum(s.debt) AS debt
+      FROM loyalty.member_summary s
+     WHERE s.member_id IN (SELECT d.member_id FROM loyalty.lot d WHERE d.points < 0 AND d.state <> 'x')
+     GROUP BY s.program
+)
 SELECT p.code AS program,
-       coalesce(sum(mp.available), 0)::bigint AS available_points,
-       coalesce(sum(mp.pending), 0)::bigint AS pending_points,
-       coalesce(sum(mp.available) + sum(mp.pending), 0)::bigint AS outstanding_points,
+       (coalesce(t.a, 0) + coalesce(t.debt, 0) - coalesce(s.debt, 0))::bigint AS available_points,
+       coalesce(t.p, 0)::bigint AS pending_points,
+       (coalesce(t.a, 0) + coalesce(t.debt, 0) - coalesce(s.debt, 0) + coalesce(t.p, 0))::bigint
+           AS outstanding_points,
        p.cost_per_point,
-       coalesce(sum(mp.available) + sum(mp.pending), 0) * p.cost_per_point AS outstanding_value,
-       coalesce(sum(mp.expiring_30d), 0)::bigint AS expiring_30d,
-       coalesce(sum(mp.expiring_60d), 0)::bigint AS expiring_60d,
-       coalesce(sum(mp.expiring_90d), 0)::bigint AS expiring_90d,
-       coalesce(sum(mp.debt), 0)::bigint AS debt_points,
-       coalesce(sum(mp.available), 0) * p.cost_per_point AS available_value,
-       coalesce(sum(mp.pending), 0) * p.cost_per_point AS pending_value
+       (coalesce(t.a, 0) + coalesce(t.debt, 0) - coalesce(s.debt, 0) + coalesce(t.p, 0)) * p.cost_per_point
+           AS outstanding_value,
+       coalesce(t.exp30, 0)::bigint AS expiring_30d,
+       coalesce(t.exp60, 0)::bigint AS expiring_60d,
+       coalesce(t.exp90, 0)::bigint AS expiring_90d,
+       coalesce(s.debt, 0)::bigint AS debt_points,
+       (coalesce(t.a, 0) + coalesce(t.debt, 0) - coalesce(s.debt, 0)) * p.cost_per_point AS available_value,
+       coalesce(t.p, 0) * p.cost_per_point AS pending_value
   FROM loyalty.program p
-  LEFT JOIN loyalty.member_points mp ON mp.program_id = p.id
- GROUP BY p.id, p.code, p.cost_per_point;
+  LEFT JOIN totals t ON t.program_id = p.id
+  LEFT JOIN settled s ON s.program = p.code;
 COMMENT ON VIEW loyalty.liability IS
-    'per program, now: available and pending points (sum of the members'' balances, debts netted), '
-    'outstanding = available + pending, its value at program.cost_per_point, points of live lots '
-    'expiring in (now(), now() + 30/60/90 days], and the points members still owe (debt_points)';
+    'per program, now: available and pending points (the sum of the members'' balances as balance(m, now()) '
+    'gives them: lots classified by now(), debts netted, expired points settling debts first), '
+    'outstanding = available + pending, its value at program.cost_per_point, points of open lots '
+    'expiring in (now(), now() + 30/60/90 days] (gross, before any debt they would settle), and the points '
+    'members still owe (debt_points)';
 
 -- How are members spread over the tiers?
 CREATE VIEW loyalty.tier_distribution AS
