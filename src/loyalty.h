@@ -44,6 +44,19 @@
 #define LY_UNKNOWN_PLAN           MAKE_SQLSTATE('L','Y','0','0','6')
 #define LY_NO_SUBSCRIPTION        MAKE_SQLSTATE('L','Y','0','7','0')
 #define LY_ALREADY_SUBSCRIBED     MAKE_SQLSTATE('L','Y','0','7','1')
+#define LY_UNKNOWN_REWARD         MAKE_SQLSTATE('L','Y','0','0','7')
+#define LY_REWARD_UNAVAILABLE     MAKE_SQLSTATE('L','Y','0','8','0')
+#define LY_REWARD_TIER            MAKE_SQLSTATE('L','Y','0','8','1')
+#define LY_REWARD_LIMIT           MAKE_SQLSTATE('L','Y','0','8','2')
+#define LY_OUT_OF_STOCK           MAKE_SQLSTATE('L','Y','0','8','3')
+#define LY_CODE_MALFORMED         MAKE_SQLSTATE('L','Y','0','9','0')
+#define LY_CODE_MISTYPED          MAKE_SQLSTATE('L','Y','0','9','1')
+#define LY_CODE_FORGED            MAKE_SQLSTATE('L','Y','0','9','2')
+#define LY_KEY_REVOKED            MAKE_SQLSTATE('L','Y','0','9','3')
+#define LY_VOUCHER_EXPIRED        MAKE_SQLSTATE('L','Y','0','9','4')
+#define LY_VOUCHER_USED           MAKE_SQLSTATE('L','Y','0','9','5')
+#define LY_VOUCHER_CANCELLED      MAKE_SQLSTATE('L','Y','0','9','6')
+#define LY_NO_VOUCHER_KEY         MAKE_SQLSTATE('L','Y','0','9','7')
 #define LY_APPEND_ONLY            MAKE_SQLSTATE('L','Y','0','6','0')
 #define LY_INVALID_TRANSFER       MAKE_SQLSTATE('L','Y','0','6','1')
 
@@ -73,6 +86,7 @@ typedef struct Settings
 	int			grace_days;
 	int			tier_retention_periods;
 	Numeric		cost_per_point;	/* money a point costs the business (liability) */
+	bool		refund_fresh_expiry;	/* cancelled vouchers: fresh lots, not the old dates */
 } Settings;
 
 extern void ly_parse_settings(Jsonb *settings, Settings *out);
@@ -206,8 +220,14 @@ extern TimestampTz ly_arg_at(FunctionCallInfo fcinfo, int n);
 extern Jsonb *ly_arg_object(FunctionCallInfo fcinfo, int n, const char *name, bool null_is_empty);
 extern void ly_check_at(TimestampTz at);
 
-/* ---- secure randomness (crypto.c, the only file that includes OpenSSL) ---- */
+/* ---- OpenSSL (crypto.c, the only file that includes it) ---- */
+#define LY_ALPHABET 31			/* prime: see crypto.c */
+extern const char ly_code_alphabet[];
+extern void ly_random_bytes(unsigned char *buf, int len);
 extern void ly_random_code(char *buf, int len);
+extern void ly_hmac_sha256(const unsigned char *key, int keylen, const unsigned char *msg,
+						   size_t msglen, unsigned char *out);
+extern bool ly_equal_ct(const void *a, const void *b, size_t len);
 
 /* ---- lots: creation, draws, sweeping time-based transitions (lots.c) ---- */
 typedef struct SweepStats

@@ -12,7 +12,7 @@
 static LyQuery q_program = {
 	"SELECT points_per_unit, rounding, timezone, pending_days, expiry_policy, expiry_months, "
 	"       expiry_period, negative_balance, tier_basis, tier_window, tier_window_months, "
-	"       downgrade, grace_days, tier_retention_periods "
+	"       downgrade, grace_days, tier_retention_periods, voucher_refund_expiry "
 	"  FROM loyalty.program WHERE id = $1", 1, {INT8OID}, NULL};
 
 static LyQuery q_tiers = {
@@ -58,6 +58,7 @@ ly_read_program(int64 program_id)
 	s->downgrade = enum_col(0, 12, ly_downgrade_names, LY_N_DOWNGRADE);
 	s->grace_days = (int) ly_get_int64(0, 13);
 	s->tier_retention_periods = (int) ly_get_int64(0, 14);
+	s->refund_fresh_expiry = strcmp(ly_get_text(0, 15), "fresh") == 0;
 	p->tz = ly_timezone(s->timezone);
 
 	ly_run(&q_tiers, &arg, NULL, 0);
@@ -243,7 +244,7 @@ static LyQuery q_insert_program = {
 	"INSERT INTO loyalty.program (code, name, settings, points_per_unit, rounding, timezone, "
 	"       pending_days, expiry_policy, expiry_months, expiry_period, negative_balance, "
 	"       tier_basis, tier_window, tier_window_months, downgrade, grace_days, tier_retention_periods, "
-	"       cost_per_point) "
+	"       cost_per_point, voucher_refund_expiry) "
 	"VALUES ($1, $2, jsonb_build_object("
 	"         'points_per_unit', $3, 'rounding', $4, 'timezone', $5, 'pending_days', $6, "
 	"         'expiry', CASE $7 WHEN 'none' THEN jsonb_build_object('policy', $7) "
@@ -253,11 +254,11 @@ static LyQuery q_insert_program = {
 	"         'tier_window', CASE $12 WHEN 'rolling' THEN jsonb_build_object('rolling_months', $13) "
 	"                                 ELSE to_jsonb($12) END, "
 	"         'downgrade', $14, 'grace_days', $15, 'tier_retention_periods', $16, "
-	"         'cost_per_point', $17), "
-	"        $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
-	"ON CONFLICT (code) DO NOTHING RETURNING id", 17,
+	"         'cost_per_point', $17, 'voucher_refund_expiry', $18), "
+	"        $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
+	"ON CONFLICT (code) DO NOTHING RETURNING id", 18,
 	{TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID, TEXTOID,
-	 TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID, INT4OID, NUMERICOID}, NULL};
+	 TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT4OID, INT4OID, NUMERICOID, TEXTOID}, NULL};
 
 /* create_program(code, name, settings): validate settings, store them normalised */
 PG_FUNCTION_INFO_V1(loyalty_create_program);
@@ -268,8 +269,8 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 	char	   *name = ly_arg_name(fcinfo, 1, "name");
 	Jsonb	   *settings;
 	Settings	s;
-	Datum		v[17];
-	char		n[17];
+	Datum		v[18];
+	char		n[18];
 	int64		id;
 
 	if (PG_ARGISNULL(2))
@@ -304,6 +305,7 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 	v[14] = Int32GetDatum(s.grace_days);
 	v[15] = Int32GetDatum(s.tier_retention_periods);
 	v[16] = NumericGetDatum(s.cost_per_point);
+	v[17] = CStringGetTextDatum(s.refund_fresh_expiry ? "fresh" : "original");
 
 	SPI_connect();
 	if (ly_run(&q_insert_program, v, n, 0) != 1)

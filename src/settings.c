@@ -276,6 +276,12 @@ settings_key(const char *key, JsonbValue *v, void *arg)
 			bad_setting(key, "The value must be a number of 0 or more.");
 		s->cost_per_point = v->val.numeric;
 	}
+	else if (strcmp(key, "voucher_refund_expiry") == 0)
+	{
+		static const char *const names[] = {"original", "fresh"};
+
+		s->refund_fresh_expiry = want_enum(key, v, names, 2) == 1;
+	}
 	else if (strcmp(key, "tier_retention_periods") == 0)
 		s->tier_retention_periods = want_int(key, v, 0, 10);
 	else
@@ -283,7 +289,7 @@ settings_key(const char *key, JsonbValue *v, void *arg)
 				(errcode(LY_INVALID_SETTING),
 				 errmsg("unknown setting \"%s\"", key),
 				 errhint("Known settings: points_per_unit, rounding, timezone, pending_days, expiry, "
-						 "negative_balance, tier_basis, tier_window, downgrade, grace_days, tier_retention_periods, cost_per_point.")));
+						 "negative_balance, tier_basis, tier_window, downgrade, grace_days, tier_retention_periods, cost_per_point, voucher_refund_expiry.")));
 }
 
 void
@@ -305,6 +311,7 @@ ly_parse_settings(Jsonb *settings, Settings *s)
 	s->grace_days = 0;
 	s->tier_retention_periods = 0;
 	s->cost_per_point = int64_to_numeric(0);
+	s->refund_fresh_expiry = false;
 
 	if (!JB_ROOT_IS_OBJECT(settings))
 		ereport(ERROR,

@@ -25,6 +25,7 @@ CREATE TABLE loyalty.program (
     grace_days         integer NOT NULL CHECK (grace_days >= 0),
     tier_retention_periods integer NOT NULL DEFAULT 0 CHECK (tier_retention_periods >= 0),
     cost_per_point     numeric NOT NULL DEFAULT 0 CHECK (cost_per_point >= 0),
+    voucher_refund_expiry text NOT NULL DEFAULT 'original' CHECK (voucher_refund_expiry IN ('original', 'fresh')),
     created_at         timestamptz NOT NULL DEFAULT now()
 );
 

@@ -8,7 +8,7 @@ CREATE SEQUENCE loyalty.entry_id_seq;
 -- input, four bytes on disk, and no constraint expression to evaluate per insert.
 CREATE TYPE loyalty.entry_kind AS ENUM (
     'earn', 'award', 'redeem', 'reverse', 'adjust', 'transfer_in', 'transfer_out', 'expire',
-    'subscribe', 'renew');
+    'subscribe', 'renew', 'reward_refund');
 
 -- Every key includes member_id so that the ledger can be sharded by member.
 -- The receipt columns (available_after, pending_after, tier_after) make a

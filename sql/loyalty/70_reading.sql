@@ -72,7 +72,7 @@ BEGIN
         SELECT coalesce(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'award', 'transfer_in', 'reverse',
                                                                   'subscribe', 'renew')
                                                  OR (e.kind = 'adjust' AND e.points > 0)), 0)::bigint AS earned,
-               coalesce(-sum(e.points) FILTER (WHERE e.kind IN ('redeem', 'transfer_out')
+               coalesce(-sum(e.points) FILTER (WHERE e.kind IN ('redeem', 'transfer_out', 'reward_refund')
                                                   OR (e.kind = 'adjust' AND e.points < 0)), 0)::bigint AS spent,
                coalesce(-sum(e.points) FILTER (WHERE e.kind = 'expire'), 0)::bigint AS gone,
                coalesce(sum(e.qualifying) FILTER (WHERE e.qualifying_at >= wstart
@@ -157,7 +157,7 @@ BEGIN ATOMIC
                coalesce(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'award', 'transfer_in', 'reverse',
                                                                   'subscribe', 'renew')
                                                  OR (e.kind = 'adjust' AND e.points > 0)), 0) AS earned,
-               coalesce(-sum(e.points) FILTER (WHERE e.kind IN ('redeem', 'transfer_out')
+               coalesce(-sum(e.points) FILTER (WHERE e.kind IN ('redeem', 'transfer_out', 'reward_refund')
                                                   OR (e.kind = 'adjust' AND e.points < 0)), 0) AS spent,
                coalesce(-sum(e.points) FILTER (WHERE e.kind = 'expire'), 0) AS gone
           FROM loyalty.entry e GROUP BY e.member_id

@@ -15,7 +15,7 @@ SELECT is((SELECT array_agg(k ORDER BY k)
             WHERE p.code = 'tap01_def'),
           ARRAY['cost_per_point', 'downgrade', 'expiry', 'grace_days', 'negative_balance', 'pending_days',
                 'points_per_unit', 'rounding', 'tier_basis', 'tier_retention_periods', 'tier_window',
-                'timezone'],
+                'timezone', 'voucher_refund_expiry'],
           'defaults: program.settings holds every key');
 
 -- Defaults from the contract: 1, floor, UTC, 0, none, allow, points,
