@@ -227,7 +227,7 @@ BEGIN
     ), sums AS (
         SELECT coalesce(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'award', 'subscribe', 'renew')
                                                  OR (e.kind = 'adjust' AND e.points > 0)), 0) AS issued,
-               coalesce(-sum(e.points) FILTER (WHERE e.kind = 'redeem'), 0) AS redeemed,
+               coalesce(-sum(e.points) FILTER (WHERE e.kind IN ('redeem', 'reward_refund')), 0) AS redeemed,
                coalesce(-sum(e.points) FILTER (WHERE e.kind = 'expire'), 0) AS expired,
                coalesce(-sum(e.points) FILTER (WHERE e.kind = 'reverse'), 0) AS reversed,
                coalesce(-sum(e.points) FILTER (WHERE e.kind = 'adjust' AND e.points < 0), 0) AS adjusted_out,
