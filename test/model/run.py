@@ -25,6 +25,7 @@ import sys
 from decimal import Decimal
 from fractions import Fraction
 
+sys.dont_write_bytecode = True   # no __pycache__ in the work tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model as M  # noqa: E402
 
