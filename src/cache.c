@@ -8,8 +8,10 @@
  * trigger on both tables sends a relcache invalidation, which every backend
  * processes at its next transaction start (and this one at once).
  *
- * The cache is only filled under READ COMMITTED, where the loading query sees
- * everything committed before it; under REPEATABLE READ a snapshot could
+ * Each lookup first takes the invalidations queued since (so a long READ
+ * COMMITTED transaction sees another session's add_tier at its next call, as
+ * its queries would). The cache is only filled under READ COMMITTED, where
+ * the loading query sees everything committed before it; under REPEATABLE READ a snapshot could
  * predate an invalidation already consumed, so those transactions always
  * read the tables.
  */
@@ -108,6 +110,8 @@ ly_program(int64 program_id)
 	Program    *loaded;
 	MemoryContext old;
 
+	/* take invalidations sent since this transaction's last lock (add_tier elsewhere) */
+	AcceptInvalidationMessages();
 	if (IsolationUsesXactSnapshot() || !cache_open())
 		return ly_read_program(program_id);
 	e = hash_search(cache, &program_id, HASH_FIND, NULL);

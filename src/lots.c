@@ -373,7 +373,12 @@ ly_sweep(Member *m, TimestampTz t, SweepStats *st)
 		{
 			n = ly_run(&q_live_lots, v, NULL, 0);
 			if (n > 0)
-				expire_batch(m, copy_lots(n, 3, 0), (int) n, deadline, st);
+			{
+				LotRow	   *rows = copy_lots(n, 3, 0);
+
+				ly_review_tiers(m, deadline);	/* events in the order they fall */
+				expire_batch(m, rows, (int) n, deadline, st);
+			}
 		}
 	}
 
@@ -397,6 +402,7 @@ ly_sweep(Member *m, TimestampTz t, SweepStats *st)
 		for (i = 1; i <= n; i++)
 			if (i == n || rows[i].expires_at != rows[start].expires_at)
 			{
+				ly_review_tiers(m, rows[start].expires_at);	/* events in the order they fall */
 				expire_batch(m, rows + start, (int) (i - start), rows[start].expires_at, st);
 				start = i;
 			}

@@ -142,7 +142,8 @@ typedef struct Member
 {
 	int64		id;
 	Program    *prog;
-	int			tier;			/* index into prog->tiers */
+	int			tier;			/* the tier held: index into prog->tiers */
+	int			earned_tier;	/* the tier qualified for (tier = max(earned, floors)) */
 	TimestampTz tier_since;
 	int64		available;
 	int64		pending;
@@ -186,7 +187,7 @@ typedef struct LyQuery
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[24];
+	Oid			argtypes[26];
 	SPIPlanPtr	plan;
 } LyQuery;
 
@@ -338,8 +339,9 @@ extern char *ly_json_str(const char *s);
 extern Numeric ly_qualifying_at(Member *m, TimestampTz at, Numeric extra, TimestampTz extra_at);
 extern Numeric ly_figure_at(Member *m, TimestampTz at);
 extern void ly_promote(Member *m, Numeric qualifying, TimestampTz at);
-extern void ly_set_tier(Member *m, int tier, TimestampTz at, const char *reason, Numeric qualifying,
-						Jsonb *detail);
+extern void ly_apply_tier(Member *m, TimestampTz at, const char *reason, Numeric figure,
+						  Jsonb *detail, bool always);
+extern void ly_lower_earned(Member *m, int tier, TimestampTz at);
 extern TimestampTz ly_first_review(Member *m, TimestampTz at);
 extern void ly_review_tiers(Member *m, TimestampTz t);
 extern TimestampTz ly_tier_next_event(Member *m);

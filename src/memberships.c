@@ -3,9 +3,9 @@
  *
  * set_tier pins a tier until a date (a status match, a VIP); a subscription
  * to a membership plan grants the plan's tier for the paid period. Either is
- * a floor: automatic reviews never lower the member below it before it ends,
- * and when it ends the member falls back to what their qualifying figure
- * reaches (tiers.c, ly_review_tiers).
+ * a floor: the member holds the higher of it and the tier they earned, and
+ * when it ends they hold their earned tier again (tiers.c, ly_review_tiers).
+ * A pin below the earned tier is a correction: it lowers the earned tier too.
  */
 #include "loyalty.h"
 
@@ -59,13 +59,19 @@ loyalty_set_tier(PG_FUNCTION_ARGS)
 				(errcode(LY_UNKNOWN_TIER),
 				 errmsg("tier \"%s\" does not exist in the member's program", code)));
 	ly_sweep(m, at, &st);
-	if (m->tier == tier)
-		ly_record_tier_change(m->id, at, code, code, "override", NULL, audit_detail(reason, until));
-	else
-		ly_set_tier(m, tier, at, "override", NULL, audit_detail(reason, until));
+	/* a pin below what the member earned is a correction: they earned less */
+	ly_lower_earned(m, tier, at);
 	m->pinned_tier = tier;
 	m->pinned_until = until;
-	m->has_grace = false;
+	/* the tier held becomes the pin (or stays higher if earned higher); always audited */
+	{
+		int			held = m->tier;
+
+		m->tier = Max(m->earned_tier, tier);
+		m->tier_since = Max(at, m->tier_since);
+		ly_record_tier_change(m->id, m->tier_since, m->prog->tiers[held].code,
+							  m->prog->tiers[m->tier].code, "override", NULL, audit_detail(reason, until));
+	}
 	ly_save_member(m);
 	result = MemoryContextStrdup(callcxt, code);
 	SPI_finish();
@@ -106,9 +112,7 @@ grant(Member *m, int64 tier_id, TimestampTz at, TimestampTz until, const char *p
 	/* a plan of benefits only grants no tier, but its end is still an event */
 	m->has_grant = true;
 	m->granted_until = until;
-	if (m->granted_tier >= 0 && m->granted_tier > m->tier)
-		ly_set_tier(m, m->granted_tier, at, "subscription", NULL,
-					ly_jsonb(psprintf("{\"plan\": %s}", ly_json_str(plan))));
+	ly_apply_tier(m, at, "subscription", NULL, ly_jsonb(psprintf("{\"plan\": %s}", ly_json_str(plan))), false);
 }
 
 static Jsonb *
@@ -174,6 +178,7 @@ loyalty_subscribe(PG_FUNCTION_ARGS)
 		v[4] = BoolGetDatum(renews);
 		ly_run(&q_insert_sub, v, NULL, 0);
 		grant(m, tier_id, op.at, ends, plan);
+		ly_note_activity(m, op.at);
 		ly_write_credit(&op, "subscribe", bonus, NULL, price, period_detail(plan, op.at, ends));
 	}
 	SPI_finish();
@@ -252,6 +257,7 @@ loyalty_renew(PG_FUNCTION_ARGS)
 			ly_run(&q_extend_sub, v, NULL, 0);
 		}
 		grant(m, tier_id, op.at, to, plan);
+		ly_note_activity(m, op.at);
 		ly_write_credit(&op, "renew", bonus, NULL, price, period_detail(plan, from, to));
 	}
 	SPI_finish();

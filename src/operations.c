@@ -557,6 +557,11 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 		refunded = ly_get_numeric(0, 6);
 		due_before = ly_get_int64(0, 7);
 
+		if (op.at < bought_at)
+			ereport(ERROR,
+					(errcode(LY_INVALID_TIMESTAMP),
+					 errmsg("a refund cannot be dated before the purchase it refunds"),
+					 errdetail("The purchase is dated %s.", timestamptz_to_str(bought_at))));
 		left = ly_num_sub(paid, refunded);
 		if (amount == NULL)
 		{

@@ -74,6 +74,25 @@ ly_read_program(int64 program_id)
 	return p;
 }
 
+static bool
+has_tier(Program *p, int64 id)
+{
+	int			i;
+
+	if (id == 0)
+		return true;
+	for (i = 0; i < p->ntiers; i++)
+		if (p->tiers[i].id == id)
+			return true;
+	return false;
+}
+
+static bool
+program_has_tiers(Program *p, int64 a, int64 b, int64 c, int64 d, int64 e)
+{
+	return has_tier(p, a) && has_tier(p, b) && has_tier(p, c) && has_tier(p, d) && has_tier(p, e);
+}
+
 /*
  * Lock a member's row: every change to a member's points happens under this
  * lock, so two operations on one member run one after the other. The row is
@@ -83,7 +102,8 @@ static LyQuery q_lock_member = {
 	"SELECT program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, "
 	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, "
 	"       last_entry_at, next_transition_at, q_start, q_oldest, q_asof, tier_review_at, "
-	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until, grace_tier_id "
+	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until, grace_tier_id, "
+	"       earned_tier_id "
 	"  FROM loyalty.member WHERE id = $1 FOR UPDATE", 1, {INT8OID}, NULL};
 
 Member *
@@ -96,6 +116,7 @@ ly_lock_member(int64 member_id, Program *known)
 	int64		pinned_id;
 	int64		granted_id;
 	int64		grace_id;
+	int64		earned_id;
 	bool		isnull;
 	int			i;
 
@@ -140,9 +161,14 @@ ly_lock_member(int64 member_id, Program *known)
 	grace_id = DatumGetInt64(ly_get(0, 24, &isnull));
 	if (isnull)
 		grace_id = 0;
+	earned_id = DatumGetInt64(ly_get(0, 25, &isnull));
+	if (isnull)
+		earned_id = tier_id;
 
 	m->prog = (known && known->id == program_id) ? known : ly_program(program_id);
-	m->tier = m->pinned_tier = m->granted_tier = m->grace_tier = -1;
+	if (!program_has_tiers(m->prog, tier_id, pinned_id, granted_id, grace_id, earned_id))
+		m->prog = ly_read_program(program_id);	/* a tier newer than our copy: read afresh */
+	m->tier = m->earned_tier = m->pinned_tier = m->granted_tier = m->grace_tier = -1;
 	for (i = 0; i < m->prog->ntiers; i++)
 	{
 		if (m->prog->tiers[i].id == tier_id)
@@ -153,6 +179,8 @@ ly_lock_member(int64 member_id, Program *known)
 			m->granted_tier = i;
 		if (m->prog->tiers[i].id == grace_id)
 			m->grace_tier = i;
+		if (m->prog->tiers[i].id == earned_id)
+			m->earned_tier = i;
 	}
 	if (m->tier < 0)
 		elog(ERROR, "loyalty: tier %lld of member %lld not found", (long long) tier_id, (long long) member_id);
@@ -165,18 +193,19 @@ static LyQuery q_save_member = {
 	"       lifetime_spend = $10, lifetime_visits = $11, last_activity_at = $12, "
 	"       last_entry_at = $13, next_transition_at = $14, q_start = $15, q_oldest = $16, "
 	"       q_asof = $17, tier_review_at = $18, grace_until = $19, pinned_tier_id = $20, "
-	"       pinned_until = $21, granted_tier_id = $22, granted_until = $23, grace_tier_id = $24 "
-	" WHERE id = $1", 24,
+	"       pinned_until = $21, granted_tier_id = $22, granted_until = $23, grace_tier_id = $24, "
+	"       earned_tier_id = $25 "
+	" WHERE id = $1", 25,
 	{INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
 	 NUMERICOID, NUMERICOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 	 TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	 INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, INT8OID}, NULL};
+	 INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID}, NULL};
 
 void
 ly_save_member(Member *m)
 {
-	Datum		v[24];
-	char		n[24];
+	Datum		v[25];
+	char		n[25];
 
 	memset(n, ' ', sizeof(n));
 	v[0] = Int64GetDatum(m->id);
@@ -214,6 +243,7 @@ ly_save_member(Member *m)
 	n[22] = m->has_grant ? ' ' : 'n';
 	v[23] = Int64GetDatum(m->has_grace && m->grace_tier >= 0 ? m->prog->tiers[m->grace_tier].id : 0);
 	n[23] = m->has_grace && m->grace_tier >= 0 ? ' ' : 'n';
+	v[24] = Int64GetDatum(m->prog->tiers[m->earned_tier].id);
 	ly_run(&q_save_member, v, n, 0);
 }
 

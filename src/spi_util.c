@@ -18,6 +18,16 @@ ly_run(LyQuery *q, Datum *values, const char *nulls, long count)
 {
 	int			rc;
 
+	/*
+	 * Results live until SPI_finish; free the previous one so that a long
+	 * call (maintenance over many members) does not grow. Callers copy what
+	 * they keep before running the next query.
+	 */
+	if (SPI_tuptable != NULL)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		SPI_tuptable = NULL;
+	}
 	if (q->plan == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare(q->sql, q->nargs, q->argtypes);

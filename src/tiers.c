@@ -13,10 +13,12 @@
  * that left it, and only when the oldest one did: an earn is O(1) amortised,
  * and the figure is exact at the window's edges.
  *
- * A member's tier changes on the purchase that crosses a threshold (up), and
- * at reviews (down): at the end of each window period, at the end of a grace
- * period, when a pinned tier (set_tier) or a subscription's tier ends. Each
- * change is a row in loyalty.tier_change.
+ * A member holds the higher of the tier they earned (by qualifying) and the
+ * floors still running (a tier pinned by set_tier, a subscription's tier).
+ * The earned tier rises on the purchase that crosses a threshold and falls at
+ * reviews: at the end of each window period, or at the end of a grace. A
+ * floor's end brings the member back to their earned tier. Each change of the
+ * tier held is a row in loyalty.tier_change.
  */
 #include "loyalty.h"
 
@@ -172,7 +174,7 @@ add_periods(Member *m, TimestampTz from, int n)
 TimestampTz
 ly_first_review(Member *m, TimestampTz at)
 {
-	if (m->tier <= 0 || m->prog->s.downgrade == DOWNGRADE_NEVER)
+	if (m->earned_tier <= 0 || m->prog->s.downgrade == DOWNGRADE_NEVER)
 		return DT_NOEND;
 	return add_periods(m, at, 1 + m->prog->s.tier_retention_periods);
 }
@@ -202,20 +204,6 @@ ly_record_tier_change(int64 member_id, TimestampTz at, const char *from, const c
 	ly_run(&q_tier_change, v, n, 0);
 }
 
-/* Move the member to tier index `tier` at `at`, recording why. */
-void
-ly_set_tier(Member *m, int tier, TimestampTz at, const char *reason, Numeric qualifying, Jsonb *detail)
-{
-	if (tier == m->tier)
-		return;
-	ly_record_tier_change(m->id, at, m->prog->tiers[m->tier].code, m->prog->tiers[tier].code,
-						  reason, qualifying, detail);
-	m->tier = tier;
-	m->tier_since = at;
-	m->has_grace = false;
-	m->tier_review_at = ly_first_review(m, at);
-}
-
 int
 ly_tier_index(Program *p, const char *code)
 {
@@ -239,18 +227,6 @@ tier_for(Program *p, Numeric figure)
 	return best;
 }
 
-/* Move the member up to the highest tier the figure reaches (never down). */
-void
-ly_promote(Member *m, Numeric qualifying, TimestampTz at)
-{
-	int			best = tier_for(m->prog, qualifying);
-
-	if (best > m->tier)
-		ly_set_tier(m, best, at, "promotion", qualifying, NULL);
-	else if (best == m->tier && m->has_grace)
-		m->has_grace = false;	/* back above the threshold: the grace ends */
-}
-
 /* The lowest tier a pin or a subscription still guarantees at `at`. */
 static int
 floor_tier(Member *m, TimestampTz at)
@@ -259,16 +235,74 @@ floor_tier(Member *m, TimestampTz at)
 
 	if (m->pinned_tier >= 0 && at < m->pinned_until)
 		f = Max(f, m->pinned_tier);
-	if (m->granted_tier >= 0 && at < m->granted_until)
+	if (m->has_grant && m->granted_tier >= 0 && at < m->granted_until)
 		f = Max(f, m->granted_tier);
 	return f;
 }
 
-typedef enum { EVAL_REVIEW, EVAL_GRACE_END, EVAL_GRANT_END } EvalKind;
+/*
+ * The member holds the higher of the tier they earned and the floors still
+ * running. Record a change of the tier they hold, dated no earlier than the
+ * last one (a late-arriving purchase cannot rewrite history behind a review).
+ */
+void
+ly_apply_tier(Member *m, TimestampTz at, const char *reason, Numeric figure, Jsonb *detail, bool always)
+{
+	int			now = Max(m->earned_tier, floor_tier(m, at));
+
+	if (at < m->tier_since)
+		at = m->tier_since;
+	if (now == m->tier && !always)
+		return;
+	ly_record_tier_change(m->id, at, m->prog->tiers[m->tier].code, m->prog->tiers[now].code,
+						  reason, figure, detail);
+	m->tier = now;
+	m->tier_since = at;
+}
+
+/* The member now qualifies for `tier` (reached at `at`): schedule its first review. */
+static void
+set_earned(Member *m, int tier, TimestampTz at)
+{
+	m->earned_tier = tier;
+	m->has_grace = false;
+	m->tier_review_at = ly_first_review(m, at);
+}
+
+/* Lower the tier the member qualifies for (staff correction): reviewed next period. */
+void
+ly_lower_earned(Member *m, int tier, TimestampTz at)
+{
+	if (tier >= m->earned_tier)
+		return;
+	m->earned_tier = tier;
+	m->has_grace = false;
+	m->tier_review_at = tier > 0 && m->prog->s.downgrade != DOWNGRADE_NEVER
+		? add_periods(m, at, 1) : DT_NOEND;
+}
+
+/* Move the member up to the highest tier the figure reaches (never down). */
+void
+ly_promote(Member *m, Numeric qualifying, TimestampTz at)
+{
+	int			best = tier_for(m->prog, qualifying);
+
+	if (best > m->earned_tier)
+	{
+		set_earned(m, best, at);
+		ly_apply_tier(m, at, "promotion", qualifying, NULL, false);
+	}
+	else if (best == m->earned_tier && m->has_grace)
+		m->has_grace = false;	/* back above the threshold: the grace ends */
+}
+
+typedef enum { EVAL_REVIEW, EVAL_GRACE_END } EvalKind;
 
 /*
- * Evaluate the tier at `at` against the figure of the window that ends just
- * before it (the period that just ended, for a calendar year).
+ * Review the earned tier at `at` against the figure of the window that ends
+ * just before it (the period that just ended, for a calendar year). Floors
+ * (pins, subscriptions) do not change what the member earned: they only keep
+ * the tier they hold from falling below them while they run.
  */
 static void
 evaluate(Member *m, TimestampTz at, EvalKind kind, const char *reason)
@@ -276,20 +310,21 @@ evaluate(Member *m, TimestampTz at, EvalKind kind, const char *reason)
 	Program    *p = m->prog;
 	Numeric		figure = ly_figure_at(m, at - 1);
 	int			target = tier_for(p, figure);
-	int			floor = floor_tier(m, at);
 	int			to;
 
-	if (target >= m->tier)
+	if (target >= m->earned_tier)
 	{
 		m->has_grace = false;
-		if (target > m->tier)
-			ly_set_tier(m, target, at, "promotion", figure, NULL);
+		if (target > m->earned_tier)
+		{
+			set_earned(m, target, at);
+			ly_apply_tier(m, at, "promotion", figure, NULL, false);
+		}
 		return;
 	}
-	if (kind != EVAL_GRANT_END && (p->s.downgrade == DOWNGRADE_NEVER || floor >= m->tier))
+	if (p->s.downgrade == DOWNGRADE_NEVER)
 		return;
-	to = (p->s.downgrade == DOWNGRADE_ONE_STEP && kind != EVAL_GRANT_END) ? m->tier - 1 : target;
-	to = Max(to, floor);
+	to = p->s.downgrade == DOWNGRADE_ONE_STEP ? m->earned_tier - 1 : target;
 	if (kind == EVAL_REVIEW && p->s.grace_days > 0)
 	{
 		/* keep the tier for the grace; remember where this review would have gone */
@@ -301,13 +336,27 @@ evaluate(Member *m, TimestampTz at, EvalKind kind, const char *reason)
 	/* a grace never ends lower than the review that started it would have gone */
 	if (kind == EVAL_GRACE_END && m->grace_tier > to)
 		to = m->grace_tier;
-	if (to < m->tier)
+	if (to < m->earned_tier)
 	{
-		ly_set_tier(m, to, at, reason, figure, NULL);
-		/* a lower tier is reviewed again at the next period end, not after retention */
-		if (m->tier > 0 && p->s.downgrade != DOWNGRADE_NEVER)
-			m->tier_review_at = add_periods(m, at, 1);
+		ly_lower_earned(m, to, at);
+		ly_apply_tier(m, at, reason, figure, NULL, false);
 	}
+}
+
+/*
+ * A pin or a subscription ended at `at`: the member holds what they earned,
+ * which the figure may raise (automatic evaluation resumes) but not lower
+ * (that is the reviews' job, on their own schedule).
+ */
+static void
+floor_end(Member *m, TimestampTz at, const char *reason)
+{
+	Numeric		figure = ly_figure_at(m, at - 1);
+	int			target = tier_for(m->prog, figure);
+
+	if (target > m->earned_tier)
+		set_earned(m, target, at);
+	ly_apply_tier(m, at, reason, figure, NULL, false);
 }
 
 static LyQuery q_lapse = {
@@ -349,7 +398,7 @@ ly_review_tiers(Member *m, TimestampTz t)
 			case 0:
 				return;
 			case 1:
-				m->tier_review_at = m->tier > 0 && m->prog->s.downgrade != DOWNGRADE_NEVER
+				m->tier_review_at = m->earned_tier > 0 && m->prog->s.downgrade != DOWNGRADE_NEVER
 					? add_periods(m, e, 1) : DT_NOEND;
 				if (!m->has_grace)
 					evaluate(m, e, EVAL_REVIEW, "downgrade");
@@ -360,7 +409,7 @@ ly_review_tiers(Member *m, TimestampTz t)
 				break;
 			case 3:
 				m->pinned_tier = -1;
-				evaluate(m, e, EVAL_GRANT_END, "override_end");
+				floor_end(m, e, "override_end");
 				break;
 			case 4:
 				{
@@ -369,7 +418,7 @@ ly_review_tiers(Member *m, TimestampTz t)
 					m->granted_tier = -1;
 					m->has_grant = false;
 					ly_run(&q_lapse, v, NULL, 0);
-					evaluate(m, e, EVAL_GRANT_END, "subscription_end");
+					floor_end(m, e, "subscription_end");
 				}
 				break;
 		}

@@ -9,7 +9,7 @@
  *       MAC (40 bits) | version (2) | key id (6) | voucher id (36)
  *       (the MAC first, so codes look random from their first character)
  *       MAC = first 40 bits of HMAC-SHA256(key, "loyalty-voucher" | version | key id | voucher id)
- *   1 check character: (sum of (i + 1) * value(i) over the 17, + check) = 0 mod 31
+ *   1 check character: (sum of (i + 2) * value(i) over the 17, i from 0, + check) = 0 mod 31
  *
  * The check character catches every mistyped character and every swap of two
  * neighbours before any lookup; the MAC makes codes impossible to forge or
@@ -466,17 +466,18 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 
 /* ---- check and use ---- */
 
+/* A voucher by the id its code carries; the key must be the one it was issued under. */
 static LyQuery q_voucher = {
 	"SELECT v.member_id, r.code, r.name, r.grants, v.issued_at, v.expires_at, v.used_at, "
 	"       v.cancelled_at, v.used_key, v.code "
-	"  FROM loyalty.voucher v JOIN loyalty.reward r ON r.id = v.reward_id WHERE v.id = $1", 1,
-	{INT8OID}, NULL};
+	"  FROM loyalty.voucher v JOIN loyalty.reward r ON r.id = v.reward_id "
+	" WHERE v.id = $1 AND v.key_id = $2", 2, {INT8OID, INT4OID}, NULL};
 
 static LyQuery q_voucher_lock = {
 	"SELECT v.member_id, r.code, r.name, r.grants, v.issued_at, v.expires_at, v.used_at, "
 	"       v.cancelled_at, v.used_key, v.code "
-	"  FROM loyalty.voucher v JOIN loyalty.reward r ON r.id = v.reward_id WHERE v.id = $1 "
-	"   FOR UPDATE OF v", 1, {INT8OID}, NULL};
+	"  FROM loyalty.voucher v JOIN loyalty.reward r ON r.id = v.reward_id "
+	" WHERE v.id = $1 AND v.key_id = $2 FOR UPDATE OF v", 2, {INT8OID, INT4OID}, NULL};
 
 /* Decode, verify and read a voucher; the lifecycle verdict is relative to `at`. */
 static bool
@@ -490,9 +491,9 @@ read_voucher(const char *text, TimestampTz at, bool lock, Decoded *d, Verdict *w
 	if (!decode_code(text, d, why) || !verify_code(d, why))
 		return false;
 	{
-		Datum		arg = Int64GetDatum(d->voucher_id);
+		Datum		args[2] = {Int64GetDatum(d->voucher_id), Int32GetDatum(d->key_id)};
 
-		if (ly_run(lock ? &q_voucher_lock : &q_voucher, &arg, NULL, 1) != 1)
+		if (ly_run(lock ? &q_voucher_lock : &q_voucher, args, NULL, 1) != 1)
 		{
 			why->status = "forged";
 			why->sqlstate = LY_CODE_FORGED;
@@ -635,7 +636,7 @@ loyalty_use_voucher(PG_FUNCTION_ARGS)
 /* ---- cancel: points and stock go back ---- */
 
 static LyQuery q_voucher_owner = {
-	"SELECT member_id FROM loyalty.voucher WHERE id = $1", 1, {INT8OID}, NULL};
+	"SELECT member_id FROM loyalty.voucher WHERE id = $1 AND key_id = $2", 2, {INT8OID, INT4OID}, NULL};
 
 static LyQuery q_voucher_for_cancel = {
 	"SELECT v.reward_id, v.redeem_entry_id, v.used_at, v.cancelled_at, r.stock IS NULL, r.code "
@@ -674,11 +675,13 @@ loyalty_cancel_voucher(PG_FUNCTION_ARGS)
 	ly_op_init(&op, "reward_refund", ly_arg_key(fcinfo, 1), ly_arg_at(fcinfo, 2));
 
 	SPI_connect();
-	if (!decode_code(input, &d, &why) || !verify_code(&d, &why))
+	/* a voucher of a revoked key can still be cancelled: its points go back */
+	if (!decode_code(input, &d, &why) || (!verify_code(&d, &why) && why.sqlstate != LY_KEY_REVOKED))
 		refuse(&why);
 	op.request = ly_jsonb(psprintf("{\"voucher\": " INT64_FORMAT ", \"reason\": %s}",
 								   d.voucher_id, ly_json_str(reason)));
 	v[0] = Int64GetDatum(d.voucher_id);
+	v[1] = Int32GetDatum(d.key_id);
 	if (ly_run(&q_voucher_owner, v, NULL, 1) != 1)
 		ereport(ERROR, (errcode(LY_CODE_FORGED), errmsg("voucher code is not genuine")));
 	member_id = ly_get_int64(0, 1);

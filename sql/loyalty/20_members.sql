@@ -17,6 +17,7 @@ CREATE TABLE loyalty.member (
     referred_by        bigint REFERENCES loyalty.member,
     tier_id            bigint NOT NULL REFERENCES loyalty.tier,
     tier_since         timestamptz NOT NULL,
+    earned_tier_id     bigint REFERENCES loyalty.tier,   -- NULL: the same as tier_id
     available          bigint NOT NULL DEFAULT 0,
     pending            bigint NOT NULL DEFAULT 0,
     lifetime_earned    bigint NOT NULL DEFAULT 0,

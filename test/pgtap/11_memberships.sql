@@ -96,8 +96,8 @@ SELECT is(loyalty.set_tier(pg_temp.m('down'), 'silver', '2026-08-31 22:00:00+00'
 SELECT is(pg_temp.mt(pg_temp.m('down')), 'silver|override|{}|2026-08-31 22:00:00+00||', 'down: silver now, pinned');
 SELECT lives_ok($$SELECT loyalty.run_maintenance('2026-08-31 22:00:00+00')$$, 'maintenance at until');
 SELECT is(pg_temp.changes(pg_temp.m('down')),
-          'base>gold promotion 2026-02-01 10:00:00+00 q600 | gold>silver override 2026-03-01 10:00:00+00 q | silver>gold promotion 2026-08-31 22:00:00+00 q600',
-          'down: re-evaluated at until: back to gold');
+          'base>gold promotion 2026-02-01 10:00:00+00 q600 | gold>silver override 2026-03-01 10:00:00+00 q | silver>gold override_end 2026-08-31 22:00:00+00 q600',
+          'down: re-evaluated at until: the figure (600) brings gold back, reason override_end');
 
 -- A pin with no end.
 SELECT is(loyalty.set_tier(pg_temp.m('inf'), 'plat', 'infinity', 'VIP', '2026-03-01 10:00:00+00'), 'plat', 'pin until infinity');
@@ -211,8 +211,9 @@ SELECT throws_ok($$SELECT loyalty.subscribe(-1, 'vip_m', 'sub1', '2026-05-01 10:
 
 -- The granted tier is a floor: s2 qualifies for plat (1200), buys the
 -- yearly plan (gold, until 2027-12-01 10:00 UTC: no change now), then a
--- refund of 900 leaves 2026 at 300 (silver). At E27 the review may only go
--- down to gold; when the plan ends the figure of 2027 (0) decides: base.
+-- refund of 900 leaves 2026 at 300 (silver). At E27 the review lowers what
+-- s2 earned to silver, but the plan holds gold; when the plan ends s2 holds the
+-- silver earned by 2026's figure, until the next review (the end of 2027).
 SELECT is((loyalty.earn(pg_temp.m('s2'), 1200, 'p1', '2026-03-01 10:00:00+00')).tier, 'plat', 's2: plat');
 SELECT is(pg_temp.rc(loyalty.subscribe(pg_temp.m('s2'), 'vip_y', 'sub1', '2026-12-01 10:00:00+00')),
           '300/1500/0/plat/f', 'subscribing to a lower tier: plat stays, 300 points');
@@ -224,8 +225,8 @@ SELECT is(pg_temp.changes(pg_temp.m('s2')),
           'the review stops at the plan''s tier (gold), not silver');
 SELECT lives_ok($$SELECT loyalty.run_maintenance('2027-12-01 10:00:00+00')$$, 'maintenance at the end of the plan');
 SELECT is(pg_temp.changes(pg_temp.m('s2')),
-          'base>plat promotion 2026-03-01 10:00:00+00 q1200 | plat>gold downgrade 2026-12-31 23:00:00+00 q300 | gold>base subscription_end 2027-12-01 10:00:00+00 q0',
-          'the plan ends: base');
+          'base>plat promotion 2026-03-01 10:00:00+00 q1200 | plat>gold downgrade 2026-12-31 23:00:00+00 q300 | gold>silver subscription_end 2027-12-01 10:00:00+00 q0',
+          'the plan ends: back to the earned tier (silver), not below it');
 
 -- A plan of benefits only (no tier): its benefits last for the paid period
 -- (11:00 CET 10 Mar -> 11:00 CEST 10 Apr = 09:00 UTC), then it lapses.
