@@ -14,7 +14,7 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=${PG_CONFIG:-$PG_BIN/pg_config}
 export PG_CONFIG
 
-LOYALTY_DEPS=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
+LOYALTY_DEPS=(python3-psycopg2 postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
               libtap-parser-sourcehandler-pgtap-perl libssl-dev make gcc)
 
 # Repository root: the directory above this file.

@@ -4,6 +4,8 @@
 #   isolation  isolation specs (ISOLATION in the Makefile: test/specs/*.spec, test/expected/*.out)
 #   pgtap      pgTAP files test/pgtap/**/*.sql, each run by pg_prove in a fresh database
 #              where CREATE EXTENSION pgtap; CREATE EXTENSION loyalty; is already done
+#   model      model-based random tests (test/model/run.py): seeded operation sequences
+#              compared with an independent Python model (MODEL_SEEDS, MODEL_OPS)
 #
 # Usage: scripts/test.sh [--no-build] [regress|isolation|pgtap|all ...] [test/pgtap/FILE.sql ...]
 #   With no stage, all three run. Naming pgTAP files runs only those (and implies pgtap).
@@ -26,8 +28,8 @@ tap_only=()
 for arg in "$@"; do
     case $arg in
         --no-build) do_build=0 ;;
-        regress|isolation|pgtap) stages+=("$arg") ;;
-        all) stages+=(regress isolation pgtap) ;;
+        regress|isolation|pgtap|model) stages+=("$arg") ;;
+        all) stages+=(regress isolation pgtap model) ;;
         *.sql) tap_only+=("$arg") ;;
         -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
@@ -37,7 +39,7 @@ if [ ${#tap_only[@]} -gt 0 ]; then
     stages+=(pgtap)
 fi
 if [ ${#stages[@]} -eq 0 ]; then
-    stages=(regress isolation pgtap)
+    stages=(regress isolation pgtap model)
 fi
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
@@ -194,6 +196,21 @@ run_pgtap_stage() {
     record pgtap "${#passed[@]}" "${#failed[@]}" "$(elapsed "$t0")" "${failed[@]}"
 }
 
+run_model_stage() {
+    local t0 seed out passed=() failed=()
+    t0=$(now_ms)
+    echo
+    echo "======================== model: seeds ${MODEL_SEEDS:-1 2 3 4 5} ========================"
+    for seed in ${MODEL_SEEDS:-1 2 3 4 5}; do
+        if out=$(/usr/bin/python3 test/model/run.py --seed "$seed" --ops "${MODEL_OPS:-1000}" 2>&1); then
+            passed+=("seed$seed"); echo "ok   seed $seed (${MODEL_OPS:-1000} operations)"
+        else
+            failed+=("seed$seed"); echo "FAIL seed $seed"; sed 's/^/    /' <<<"$out" | tail -n 40
+        fi
+    done
+    record model "${#passed[@]}" "${#failed[@]}" "$(elapsed "$t0")" "${failed[@]}"
+}
+
 t_start=$(now_ms)
 if [ "$do_build" = 1 ]; then
     t0=$(now_ms)
@@ -218,6 +235,7 @@ want regress && run_pgxs_stage regress REGRESS sql sql expected regression.diffs
 want isolation && run_pgxs_stage isolation ISOLATION test/specs spec test/expected \
     output_iso/regression.diffs test/output_iso/regression.diffs
 want pgtap && run_pgtap_stage
+want model && run_model_stage
 
 if grep -qE 'terminated by signal|PANIC|TRAP:' "$LOYALTY_SERVER_LOG" 2>/dev/null; then
     echo
