@@ -4,7 +4,7 @@ EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION
 
 MODULE_big   = loyalty
 OBJS         = src/loyalty.o src/calendar.o src/settings.o src/crypto.o src/spi_util.o \
-               src/programs.o src/cache.o src/lots.o src/tiers.o src/memberships.o src/vouchers.o src/operations.o src/maintenance.o \
+               src/programs.o src/cache.o src/lots.o src/tiers.o src/memberships.o src/vouchers.o src/codes.o src/operations.o src/maintenance.o \
                src/triggers.o
 # The install script is built from one file per concern in sql/loyalty/,
 # concatenated in name order; upgrade scripts (sql/loyalty--A--B.sql) are kept as is.

@@ -6,6 +6,7 @@
 #              where CREATE EXTENSION pgtap; CREATE EXTENSION loyalty; is already done
 #   model      model-based random tests (test/model/run.py): seeded operation sequences
 #              compared with an independent Python model (MODEL_SEEDS, MODEL_OPS)
+#   fuzz       libFuzzer on the voucher code parser (test/fuzz/run.sh, FUZZ_SECONDS)
 #
 # Usage: scripts/test.sh [--no-build] [regress|isolation|pgtap|all ...] [test/pgtap/FILE.sql ...]
 #   With no stage, all three run. Naming pgTAP files runs only those (and implies pgtap).
@@ -28,8 +29,8 @@ tap_only=()
 for arg in "$@"; do
     case $arg in
         --no-build) do_build=0 ;;
-        regress|isolation|pgtap|model) stages+=("$arg") ;;
-        all) stages+=(regress isolation pgtap model) ;;
+        regress|isolation|pgtap|model|fuzz) stages+=("$arg") ;;
+        all) stages+=(regress isolation pgtap model fuzz) ;;
         *.sql) tap_only+=("$arg") ;;
         -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
@@ -39,7 +40,7 @@ if [ ${#tap_only[@]} -gt 0 ]; then
     stages+=(pgtap)
 fi
 if [ ${#stages[@]} -eq 0 ]; then
-    stages=(regress isolation pgtap model)
+    stages=(regress isolation pgtap model fuzz)
 fi
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
@@ -211,6 +212,18 @@ run_model_stage() {
     record model "${#passed[@]}" "${#failed[@]}" "$(elapsed "$t0")" "${failed[@]}"
 }
 
+run_fuzz_stage() {
+    local t0
+    t0=$(now_ms)
+    echo
+    echo "======================== fuzz: voucher code parser, ${FUZZ_SECONDS:-15} s ========================"
+    if bash test/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then
+        record fuzz 1 0 "$(elapsed "$t0")"
+    else
+        record fuzz 0 1 "$(elapsed "$t0")" fuzz_codes
+    fi
+}
+
 t_start=$(now_ms)
 if [ "$do_build" = 1 ]; then
     t0=$(now_ms)
@@ -236,6 +249,7 @@ want isolation && run_pgxs_stage isolation ISOLATION test/specs spec test/expect
     output_iso/regression.diffs test/output_iso/regression.diffs
 want pgtap && run_pgtap_stage
 want model && run_model_stage
+want fuzz && run_fuzz_stage
 
 if grep -qE 'terminated by signal|PANIC|TRAP:' "$LOYALTY_SERVER_LOG" 2>/dev/null; then
     echo

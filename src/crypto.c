@@ -9,14 +9,13 @@
  * HMAC-SHA256 and are compared in constant time.
  */
 #include "loyalty.h"
+#include "codes.h"
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
-
-const char	ly_code_alphabet[] = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 
 static void
 openssl_error(const char *what)
@@ -39,7 +38,7 @@ ly_random_bytes(unsigned char *buf, int len)
 void
 ly_random_code(char *buf, int len)
 {
-	const int	limit = 256 - (256 % LY_ALPHABET);	/* reject bytes above it */
+	const int	limit = 256 - (256 % LYC_ALPHABET_SIZE);	/* reject bytes above it */
 	unsigned char bytes[64];
 	int			filled = 0;
 
@@ -50,7 +49,7 @@ ly_random_code(char *buf, int len)
 		ly_random_bytes(bytes, sizeof(bytes));
 		for (i = 0; i < (int) sizeof(bytes) && filled < len; i++)
 			if (bytes[i] < limit)
-				buf[filled++] = ly_code_alphabet[bytes[i] % LY_ALPHABET];
+				buf[filled++] = lyc_alphabet[bytes[i] % LYC_ALPHABET_SIZE];
 	}
 	buf[len] = '\0';
 }

@@ -222,8 +222,6 @@ extern Jsonb *ly_arg_object(FunctionCallInfo fcinfo, int n, const char *name, bo
 extern void ly_check_at(TimestampTz at);
 
 /* ---- OpenSSL (crypto.c, the only file that includes it) ---- */
-#define LY_ALPHABET 31			/* prime: see crypto.c */
-extern const char ly_code_alphabet[];
 extern void ly_random_bytes(unsigned char *buf, int len);
 extern void ly_random_code(char *buf, int len);
 extern void ly_hmac_sha256(const unsigned char *key, int keylen, const unsigned char *msg,

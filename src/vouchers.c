@@ -2,14 +2,8 @@
  * vouchers.c: the rewards catalog and signed voucher codes.
  *
  * redeem_reward spends points, takes one from stock and issues a voucher in
- * one transaction. A voucher code is 18 characters of the 31-character code
- * alphabet, shown in three groups (XXXXXX-XXXXXX-XXXXXX):
- *
- *   17 characters = an 84-bit number, most significant first:
- *       MAC (40 bits) | version (2) | key id (6) | voucher id (36)
- *       (the MAC first, so codes look random from their first character)
- *       MAC = first 40 bits of HMAC-SHA256(key, "loyalty-voucher" | version | key id | voucher id)
- *   1 check character: (sum of (i + 2) * value(i) over the 17, i from 0, + check) = 0 mod 31
+ * one transaction. The code format is in codes.c; its MAC is the first 40 bits
+ * of HMAC-SHA256(key, "loyalty-voucher" | version | key id | voucher id).
  *
  * The check character catches every mistyped character and every swap of two
  * neighbours before any lookup; the MAC makes codes impossible to forge or
@@ -18,22 +12,20 @@
  * Keys rotate (old codes stay valid until they expire) and can be revoked.
  */
 #include "loyalty.h"
+#include "codes.h"
 
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-#define CODE_DATA	17
-#define CODE_LEN	(CODE_DATA + 1)
-#define CODE_VERSION 1
-#define ID_BITS		36
-#define MAC_BITS	40
-#define KEY_BITS	6
+#define ID_BITS		LYC_ID_BITS
+#define MAC_BITS	LYC_MAC_BITS
+#define KEY_BITS	LYC_KEY_BITS
+#define CODE_LEN	LYC_LEN
+#define CODE_VERSION LYC_VERSION
 
-typedef unsigned __int128 u128;
-
-/* ---- the code format ---- */
+/* ---- the code format (codes.c) with its MAC ---- */
 
 static void
 code_mac(const unsigned char *secret, int keylen, int key_id, int64 voucher_id, unsigned char *mac)
@@ -62,56 +54,17 @@ mac_bits(const unsigned char *mac)
 	return v;
 }
 
-static int
-check_value(const int *vals)
-{
-	int			sum = 0;
-	int			i;
-
-	for (i = 0; i < CODE_DATA; i++)
-		sum += (i + 2) * vals[i];
-	return (LY_ALPHABET - sum % LY_ALPHABET) % LY_ALPHABET;
-}
-
 /* The display form of a voucher's code. */
 static char *
 encode_code(const unsigned char *secret, int keylen, int key_id, int64 voucher_id)
 {
 	unsigned char mac[32];
-	u128		v;
-	int			vals[CODE_DATA];
 	char	   *out = palloc(CODE_LEN + 3);
-	int			i;
-	int			o = 0;
 
 	code_mac(secret, keylen, key_id, voucher_id, mac);
-	v = ((u128) mac_bits(mac) << (2 + KEY_BITS + ID_BITS)) |
-		((u128) CODE_VERSION << (KEY_BITS + ID_BITS)) |
-		((u128) key_id << ID_BITS) |
-		(u128) voucher_id;
-	for (i = CODE_DATA - 1; i >= 0; i--)
-	{
-		vals[i] = (int) (v % LY_ALPHABET);
-		v /= LY_ALPHABET;
-	}
-	for (i = 0; i < CODE_DATA; i++)
-	{
-		if (i > 0 && i % 6 == 0)
-			out[o++] = '-';
-		out[o++] = ly_code_alphabet[vals[i]];
-	}
-	out[o++] = ly_code_alphabet[check_value(vals)];
-	out[o] = '\0';
+	lyc_format(mac_bits(mac), key_id, voucher_id, out);
 	return out;
 }
-
-typedef struct Decoded
-{
-	int			key_id;
-	int64		voucher_id;
-	uint64		mac;
-	char		normal[CODE_LEN + 1];	/* without separators, upper case */
-} Decoded;
 
 typedef struct Verdict
 {
@@ -121,63 +74,29 @@ typedef struct Verdict
 } Verdict;
 
 static bool
-decode_code(const char *text, Decoded *d, Verdict *why)
+decode_code(const char *text, LycCode *d, Verdict *why)
 {
-	int			vals[CODE_LEN];
-	int			n = 0;
-	const char *p;
-	u128		v = 0;
-	int			i;
-
-	for (p = text; *p; p++)
+	switch (lyc_parse(text, d))
 	{
-		char		c = *p;
-		const char *pos;
-
-		if (c == '-' || c == ' ')
-			continue;
-		if (c >= 'a' && c <= 'z')
-			c -= 'a' - 'A';
-		pos = c ? strchr(ly_code_alphabet, c) : NULL;
-		if (pos == NULL || n == CODE_LEN)
-		{
+		case LYC_OK:
+			return true;
+		case LYC_MALFORMED:
 			why->status = "malformed";
 			why->sqlstate = LY_CODE_MALFORMED;
-			why->message = pos == NULL ? "voucher code contains a character that is not in the code alphabet"
-				: "voucher code is too long";
+			why->message = "voucher code is malformed (a character outside the code alphabet, or the wrong length)";
 			return false;
-		}
-		d->normal[n] = c;
-		vals[n++] = (int) (pos - ly_code_alphabet);
+		case LYC_MISTYPED:
+			why->status = "mistyped";
+			why->sqlstate = LY_CODE_MISTYPED;
+			why->message = "voucher code is mistyped (its check character does not match)";
+			return false;
+		case LYC_BAD_VERSION:
+			break;
 	}
-	d->normal[n] = '\0';
-	if (n != CODE_LEN)
-	{
-		why->status = "malformed";
-		why->sqlstate = LY_CODE_MALFORMED;
-		why->message = "voucher code has the wrong length";
-		return false;
-	}
-	if (check_value(vals) != vals[CODE_DATA])
-	{
-		why->status = "mistyped";
-		why->sqlstate = LY_CODE_MISTYPED;
-		why->message = "voucher code is mistyped (its check character does not match)";
-		return false;
-	}
-	for (i = 0; i < CODE_DATA; i++)
-		v = v * LY_ALPHABET + vals[i];
-	if (((v >> (KEY_BITS + ID_BITS)) & 3) != CODE_VERSION || (v >> (2 + KEY_BITS + ID_BITS + MAC_BITS)) != 0)
-	{
-		why->status = "forged";
-		why->sqlstate = LY_CODE_FORGED;
-		why->message = "voucher code is not genuine";
-		return false;
-	}
-	d->key_id = (int) ((v >> ID_BITS) & ((1 << KEY_BITS) - 1));
-	d->voucher_id = (int64) (v & (((u128) 1 << ID_BITS) - 1));
-	d->mac = (uint64) ((v >> (2 + KEY_BITS + ID_BITS)) & (((u128) 1 << MAC_BITS) - 1));
-	return true;
+	why->status = "forged";
+	why->sqlstate = LY_CODE_FORGED;
+	why->message = "voucher code is not genuine";
+	return false;
 }
 
 static LyQuery q_key = {
@@ -185,7 +104,7 @@ static LyQuery q_key = {
 
 /* Is the code genuine: known key, not revoked, MAC right? */
 static bool
-verify_code(Decoded *d, Verdict *why)
+verify_code(LycCode *d, Verdict *why)
 {
 	Datum		arg = Int32GetDatum(d->key_id);
 	bool		isnull;
@@ -481,7 +400,7 @@ static LyQuery q_voucher_lock = {
 
 /* Decode, verify and read a voucher; the lifecycle verdict is relative to `at`. */
 static bool
-read_voucher(const char *text, TimestampTz at, bool lock, Decoded *d, Verdict *why)
+read_voucher(const char *text, TimestampTz at, bool lock, LycCode *d, Verdict *why)
 {
 	bool		isnull;
 
@@ -536,7 +455,7 @@ loyalty_check_voucher(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		v[11];
 	bool		n[11];
-	Decoded		d;
+	LycCode		d;
 	Verdict		why;
 	bool		found;
 	int			i;
@@ -581,7 +500,7 @@ loyalty_use_voucher(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		v[6];
 	bool		n[6] = {0};
-	Decoded		d;
+	LycCode		d;
 	Verdict		why;
 	bool		isnull;
 	bool		replayed = false;
@@ -664,7 +583,7 @@ loyalty_cancel_voucher(PG_FUNCTION_ARGS)
 	char	   *input;
 	Op			op;
 	char	   *reason = ly_arg_reason(fcinfo, 3, false);
-	Decoded		d;
+	LycCode		d;
 	Verdict		why;
 	Datum		v[4];
 	int64		member_id;
