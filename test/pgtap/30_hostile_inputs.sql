@@ -1,0 +1,538 @@
+-- 30: hostile input for every public function (issue 9). A table of cases
+-- (a call as SQL text and the SQLSTATE the README documents for it), generated
+-- from each function's valid call by replacing one argument at a time with a
+-- hostile value of that argument's kind (NULL, zero, negatives, bigint and
+-- timestamp extremes, 1000-digit numerics, NaN and infinities, 100k-character
+-- strings, JSON of the wrong type and 10000 levels deep, unknown ids, ids of
+-- another program), plus the cross-program and duplicate cases by hand. Every
+-- case must raise its LY code, and nothing may be written. Inputs that are
+-- valid but extreme (100k-character keys, reasons and refs, far-future dates)
+-- must either work or be refused with an LY code; they run in a rolled-back
+-- subtransaction. check_voucher reports bad codes as a status.
+BEGIN;
+SET LOCAL timezone = 'UTC';
+SET LOCAL datestyle = 'ISO';
+SELECT * FROM no_plan();
+
+-- ---------------------------------------------------------------------------
+-- Helpers
+-- ---------------------------------------------------------------------------
+
+-- n characters that do not compress (md5 hex digests, deterministic)
+CREATE FUNCTION pg_temp.noise(n integer) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT left(string_agg(md5(i::text), '' ORDER BY i), n) FROM generate_series(1, n / 32 + 1) i $$;
+-- JSON nested n levels deep
+CREATE FUNCTION pg_temp.deep_obj(n integer) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT (repeat('{"a": ', n) || '1' || repeat('}', n))::jsonb $$;
+CREATE FUNCTION pg_temp.deep_arr(n integer) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT (repeat('[', n) || '1' || repeat(']', n))::jsonb $$;
+-- what a call does, rolled back whatever happens: 'ok' or the SQLSTATE (and message)
+CREATE FUNCTION pg_temp.outcome(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        EXECUTE q;
+        RAISE EXCEPTION 'roll back' USING ERRCODE = 'ZZ999';
+    EXCEPTION WHEN SQLSTATE 'ZZ999' THEN
+        RETURN 'ok';
+    END;
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ' ' || left(SQLERRM, 200);
+END $$;
+-- every row count that a call could change
+CREATE FUNCTION pg_temp.counts() RETURNS text LANGUAGE sql AS $$
+    SELECT format('entry %s, lot %s, lot_draw %s, member %s, program %s, tier %s, voucher %s, subscription %s, '
+                  'tier_change %s, plan %s, reward %s',
+                  (SELECT count(*) FROM loyalty.entry), (SELECT count(*) FROM loyalty.lot),
+                  (SELECT count(*) FROM loyalty.lot_draw), (SELECT count(*) FROM loyalty.member),
+                  (SELECT count(*) FROM loyalty.program), (SELECT count(*) FROM loyalty.tier),
+                  (SELECT count(*) FROM loyalty.voucher), (SELECT count(*) FROM loyalty.subscription),
+                  (SELECT count(*) FROM loyalty.tier_change), (SELECT count(*) FROM loyalty.plan),
+                  (SELECT count(*) FROM loyalty.reward)) $$;
+
+-- ---------------------------------------------------------------------------
+-- Fixture: program hx (A, B; B subscribed; A holds a voucher) and program hx2 (C)
+-- ---------------------------------------------------------------------------
+
+CREATE TEMP TABLE fx (name text PRIMARY KEY, val text NOT NULL);
+DO $$
+DECLARE
+    a bigint; b bigint; c bigint;
+    v loyalty.voucher_receipt;
+BEGIN
+    PERFORM loyalty.create_program('hx', 'Hostile',
+        '{"expiry": {"policy": "rolling", "months": 12}, "negative_balance": "deny"}');
+    PERFORM loyalty.add_tier('hx', 'base', 'Base', 0);
+    PERFORM loyalty.add_tier('hx', 'gold', 'Gold', 100000, 2);
+    PERFORM loyalty.create_program('hx2', 'Other', '{}');
+    PERFORM loyalty.add_tier('hx2', 'base2', 'Base 2', 0);
+    PERFORM loyalty.add_tier('hx2', 'plat', 'Platinum', 100);
+    PERFORM loyalty.create_program('hx_nobase', 'No base tier', '{}');
+    -- 10^999 points per unit: any earn overflows
+    PERFORM loyalty.create_program('hx_big', 'Huge rate',
+        jsonb_build_object('points_per_unit', ('1' || repeat('0', 999))::numeric));
+    PERFORM loyalty.add_tier('hx_big', 'base', 'Base', 0);
+    PERFORM loyalty.add_plan('hx', 'vip', 'VIP', 9.99, 12, tier_code => 'gold');
+    PERFORM loyalty.add_plan('hx2', 'vip2', 'VIP 2', 9.99, 1, tier_code => 'plat');
+    PERFORM loyalty.add_reward('hx', 'r1', 'Reward', 10);
+    PERFORM loyalty.add_reward('hx2', 'r2', 'Reward 2', 10);
+    PERFORM loyalty.add_plan('hx', 'vipmax', 'Bonus overflow', 1, 1, signup_bonus_points => 9223372036854775807);
+    PERFORM loyalty.add_reward('hx', 'rmax', 'Costs bigint max', 9223372036854775807);
+    IF NOT EXISTS (SELECT FROM loyalty.voucher_keys() k WHERE k.current) THEN
+        PERFORM loyalty.rotate_voucher_key();
+    END IF;
+
+    a := loyalty.enroll('hx', 'a', '2026-01-01 00:00+00');
+    b := loyalty.enroll('hx', 'b', '2026-01-01 00:00+00');
+    c := loyalty.enroll('hx2', 'c', '2026-01-01 00:00+00');
+    INSERT INTO fx VALUES ('d', loyalty.enroll('hx_big', 'd', '2026-01-01 00:00+00'));
+    PERFORM loyalty.earn(a, 100, 'e1', '2026-01-01 12:00+00');
+    PERFORM loyalty.redeem(a, 1, 'rd1', '2026-01-01 13:00+00');
+    PERFORM loyalty.earn(b, 100, 'e1', '2026-01-01 12:00+00');
+    PERFORM loyalty.earn(c, 100, 'ec', '2026-01-01 12:00+00');
+    PERFORM loyalty.subscribe(b, 'vip', 's1', '2026-01-02 00:00+00');
+    v := loyalty.redeem_reward(a, 'r1', 'rr1', '2026-01-02 00:00+00');
+
+    INSERT INTO fx VALUES ('a', a), ('b', b), ('c', c), ('code', v.voucher_code),
+        ('c_ref', (SELECT m.referral_code FROM loyalty.member m WHERE m.id = c));
+END $$;
+CREATE FUNCTION pg_temp.fx(n text) RETURNS text LANGUAGE sql STABLE AS $$ SELECT val FROM fx WHERE name = n $$;
+-- the voucher's code with its first character changed (the check character catches it)
+INSERT INTO fx SELECT 'code_typo',
+    translate(substr(val, 1, 1), '23456789ABCDEFGHJKMNPQRSTUVWXYZ', '3456789ABCDEFGHJKMNPQRSTUVWXYZ2') || substr(val, 2)
+  FROM fx WHERE name = 'code';
+
+-- ---------------------------------------------------------------------------
+-- The cases
+-- ---------------------------------------------------------------------------
+
+-- Hostile values by argument kind: SQL text and the documented SQLSTATE.
+-- expect 'ok|LY' means: valid but extreme; it must work or be refused with an LY code.
+CREATE TEMP TABLE hv (kind text, label text, val text, expect text);
+INSERT INTO hv
+-- a member id
+SELECT 'member', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY002'), ('-1', '-1', 'LY002'),
+    ('bigint max', '9223372036854775807', 'LY002'), ('bigint min', '(-9223372036854775807 - 1)', 'LY002')) x(l, v, e)
+-- the receiver of a transfer
+UNION ALL SELECT 'member_to', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY002'), ('-1', '-1', 'LY002'),
+    ('bigint max', '9223372036854775807', 'LY002'), ('bigint min', '(-9223372036854775807 - 1)', 'LY002'),
+    ('the sender itself', pg_temp.fx('a'), 'LY061'),
+    ('a member of another program', pg_temp.fx('c'), 'LY061')) x(l, v, e)
+-- an idempotency key
+UNION ALL SELECT 'key', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY021'), ('empty', '''''', 'LY021'),
+    ('100k chars, repeated', 'repeat(''k'', 100000)', 'ok|LY'),
+    ('100k chars, incompressible', 'pg_temp.noise(100000)', 'ok|LY')) x(l, v, e)
+-- business time of a mutating call
+UNION ALL SELECT 'at', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('infinity', '''infinity''::timestamptz', 'LY033'),
+    ('-infinity', '''-infinity''::timestamptz', 'LY033'),
+    ('far future 294000-01-01', '''294000-01-01 00:00+00''::timestamptz', 'ok|LY'),
+    ('last timestamp 294276-12-31', '''294276-12-31 23:59:59+00''::timestamptz', 'ok|LY'),
+    ('first timestamp 4714-11-24 BC', '''4714-11-24 00:00:00+00 BC''::timestamptz', 'ok|LY')) x(l, v, e)
+-- business time of a reading call
+UNION ALL SELECT 'at_read', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('infinity', '''infinity''::timestamptz', 'LY033'),
+    ('-infinity', '''-infinity''::timestamptz', 'LY033'),
+    ('last timestamp 294276-12-31', '''294276-12-31 23:59:59+00''::timestamptz', 'ok|LY'),
+    ('first timestamp 4714-11-24 BC', '''4714-11-24 00:00:00+00 BC''::timestamptz', 'ok|LY')) x(l, v, e)
+-- a purchase amount (earn)
+UNION ALL SELECT 'amount', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY031'), ('-1', '-1', 'LY031'),
+    ('-0.000001', '-0.000001', 'LY031'),
+    ('NaN', '''NaN''::numeric', 'LY031'), ('Infinity', '''Infinity''::numeric', 'LY031'),
+    ('-Infinity', '''-Infinity''::numeric', 'LY031'),
+    ('1000 digits', 'repeat(''9'', 1000)::numeric', 'LY032'),
+    ('bigint max', '9223372036854775807', 'LY032'),
+    ('-1000 digits', '(''-'' || repeat(''9'', 1000))::numeric', 'LY031')) x(l, v, e)
+-- a refunded amount (reverse; NULL means all that is left)
+UNION ALL SELECT 'ramount', l, v, e FROM (VALUES
+    ('0', '0', 'LY031'), ('-1', '-1', 'LY031'),
+    ('NaN', '''NaN''::numeric', 'LY031'), ('Infinity', '''Infinity''::numeric', 'LY031'),
+    ('-Infinity', '''-Infinity''::numeric', 'LY031'),
+    ('above the purchase', '100.01', 'LY051'),
+    ('1000 digits', 'repeat(''9'', 1000)::numeric', 'LY051'),
+    ('-1000 digits', '(''-'' || repeat(''9'', 1000))::numeric', 'LY031')) x(l, v, e)
+-- points credited (award)
+UNION ALL SELECT 'pts_credit', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY032'), ('-1', '-1', 'LY032'),
+    ('bigint max (overflows the balance)', '9223372036854775807', 'LY032'),
+    ('bigint min', '(-9223372036854775807 - 1)', 'LY032')) x(l, v, e)
+-- points debited (redeem, transfer)
+UNION ALL SELECT 'pts_debit', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY032'), ('-1', '-1', 'LY032'),
+    ('bigint max', '9223372036854775807', 'LY010'),
+    ('bigint min', '(-9223372036854775807 - 1)', 'LY032')) x(l, v, e)
+-- points of an adjustment (program hx denies negative balances)
+UNION ALL SELECT 'pts_adjust', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY032'),
+    ('bigint max (overflows the balance)', '9223372036854775807', 'LY032'),
+    ('bigint min (its negation is out of range)', '(-9223372036854775807 - 1)', 'LY032'),
+    ('-bigint max (beyond available, deny)', '-9223372036854775807', 'LY011')) x(l, v, e)
+-- a required reason
+UNION ALL SELECT 'reason', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY036'),
+    ('100k chars', 'pg_temp.noise(100000)', 'ok|LY')) x(l, v, e)
+-- a required reason where NULL is "reason required" too (adjust, set_tier)
+UNION ALL SELECT 'reason36', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY036'), ('empty', '''''', 'LY036'),
+    ('100k chars', 'pg_temp.noise(100000)', 'ok|LY')) x(l, v, e)
+-- an existing program's code
+UNION ALL SELECT 'program', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY001|LY037'), ('unknown', '''nope''', 'LY001'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY001')) x(l, v, e)
+-- an optional program (expiring_points: NULL means all)
+UNION ALL SELECT 'program_opt', l, v, e FROM (VALUES
+    ('empty', '''''', 'LY001|LY037'), ('unknown', '''nope''', 'LY001'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY001')) x(l, v, e)
+-- a new code or name
+UNION ALL SELECT 'name', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY037'),
+    ('100k chars', 'pg_temp.noise(100000)', 'ok|LY')) x(l, v, e)
+-- a JSON argument that must be an object
+UNION ALL SELECT 'json_obj', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('array', '''[]''::jsonb', 'LY035'), ('number', '''1''::jsonb', 'LY035'),
+    ('string', '''"{}"''::jsonb', 'LY035'), ('JSON null', '''null''::jsonb', 'LY035'),
+    ('boolean', '''true''::jsonb', 'LY035'),
+    ('array 10000 deep', 'pg_temp.deep_arr(10000)', 'LY035'),
+    ('object 10000 deep', 'pg_temp.deep_obj(10000)', 'ok|LY')) x(l, v, e)
+-- earn attrs (NULL is '{}')
+UNION ALL SELECT 'attrs', l, v, e FROM (VALUES
+    ('array', '''[]''::jsonb', 'LY035'), ('number', '''1''::jsonb', 'LY035'),
+    ('string', '''"{}"''::jsonb', 'LY035'), ('JSON null', '''null''::jsonb', 'LY035'),
+    ('array 10000 deep', 'pg_temp.deep_arr(10000)', 'LY035'),
+    ('object 10000 deep', 'pg_temp.deep_obj(10000)', 'ok|LY')) x(l, v, e)
+-- a tier of the program, by code
+UNION ALL SELECT 'tier_ref', l, v, e FROM (VALUES
+    ('empty', '''''', 'LY003|LY037'), ('unknown', '''nope''', 'LY003'),
+    ('a tier of another program', '''plat''', 'LY003'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY003')) x(l, v, e)
+UNION ALL SELECT 'tier_req', l, v, e FROM (VALUES ('NULL', 'NULL', 'LY034')) x(l, v, e)
+-- a plan of the program, by code
+UNION ALL SELECT 'plan_ref', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY006|LY037'), ('unknown', '''nope''', 'LY006'),
+    ('a plan of another program', '''vip2''', 'LY006'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY006')) x(l, v, e)
+-- a reward of the program, by code
+UNION ALL SELECT 'reward_ref', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY007|LY037'), ('unknown', '''nope''', 'LY007'),
+    ('a reward of another program', '''r2''', 'LY007'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY007')) x(l, v, e)
+-- a voucher code
+UNION ALL SELECT 'vcode', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY090'), ('NaN', '''NaN''', 'LY090'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY090'),
+    ('100k alphabet chars', 'repeat(''A'', 100000)', 'LY090'),
+    ('non-ASCII', 'repeat(''Ä'', 18)', 'LY090'),
+    ('one character mistyped', quote_literal(pg_temp.fx('code_typo')), 'LY091')) x(l, v, e)
+-- the original purchase of a refund
+UNION ALL SELECT 'orig_key', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY005'), ('unknown', '''nope''', 'LY005'),
+    ('the key of a redeem', '''rd1''', 'LY005'),
+    ('the key of an earn of another member', '''ec''', 'LY005'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY005')) x(l, v, e)
+-- maintenance
+UNION ALL SELECT 'max_members', l, v, e FROM (VALUES
+    ('0', '0', 'LY038'), ('-1', '-1', 'LY038'), ('int min', '(-2147483647 - 1)', 'LY038')) x(l, v, e)
+UNION ALL SELECT 'batch', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY038'), ('0', '0', 'LY038'), ('-1', '-1', 'LY038')) x(l, v, e)
+UNION ALL SELECT 'now', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('infinity', '''infinity''::timestamptz', 'LY033'),
+    ('-infinity', '''-infinity''::timestamptz', 'LY033')) x(l, v, e)
+-- tiers
+UNION ALL SELECT 'threshold', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('-1', '-1', 'LY042'), ('-1000 digits', '(''-'' || repeat(''9'', 1000))::numeric', 'LY042'),
+    ('NaN', '''NaN''::numeric', 'LY042'), ('Infinity', '''Infinity''::numeric', 'LY042'),
+    ('-Infinity', '''-Infinity''::numeric', 'LY042'),
+    ('0 (the base tier''s)', '0', 'LY041'), ('100000 (gold''s)', '100000', 'LY041'),
+    ('1000 digits', 'repeat(''9'', 1000)::numeric', 'ok|LY')) x(l, v, e)
+UNION ALL SELECT 'multiplier', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY042'), ('-1', '-1', 'LY042'),
+    ('NaN', '''NaN''::numeric', 'LY042'), ('Infinity', '''Infinity''::numeric', 'LY042'),
+    ('-Infinity', '''-Infinity''::numeric', 'LY042'),
+    ('1000 digits', 'repeat(''9'', 1000)::numeric', 'ok|LY')) x(l, v, e)
+-- plans
+UNION ALL SELECT 'price', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('-1', '-1', 'LY031'), ('NaN', '''NaN''::numeric', 'LY031'),
+    ('Infinity', '''Infinity''::numeric', 'LY031'), ('-Infinity', '''-Infinity''::numeric', 'LY031'),
+    ('1000 digits', 'repeat(''9'', 1000)::numeric', 'ok|LY')) x(l, v, e)
+UNION ALL SELECT 'period', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY038'), ('-1', '-1', 'LY038'), ('121', '121', 'LY038'),
+    ('int max', '2147483647', 'LY038'), ('int min', '(-2147483647 - 1)', 'LY038')) x(l, v, e)
+UNION ALL SELECT 'bonus', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('-1', '-1', 'LY032'), ('bigint min', '(-9223372036854775807 - 1)', 'LY032')) x(l, v, e)
+UNION ALL SELECT 'bool', l, v, e FROM (VALUES ('NULL', 'NULL', 'LY034')) x(l, v, e)
+-- rewards
+UNION ALL SELECT 'cost', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY032'), ('-1', '-1', 'LY032'),
+    ('bigint min', '(-9223372036854775807 - 1)', 'LY032')) x(l, v, e)
+UNION ALL SELECT 'stock', l, v, e FROM (VALUES
+    ('-1', '-1', 'LY038'), ('bigint min', '(-9223372036854775807 - 1)', 'LY038')) x(l, v, e)
+UNION ALL SELECT 'pml', l, v, e FROM (VALUES
+    ('0', '0', 'LY038'), ('-1', '-1', 'LY038'), ('int min', '(-2147483647 - 1)', 'LY038')) x(l, v, e)
+UNION ALL SELECT 'vvd', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY038'), ('-1', '-1', 'LY038'), ('3651', '3651', 'LY038'),
+    ('int max', '2147483647', 'LY038')) x(l, v, e)
+UNION ALL SELECT 'valid_ts', l, v, e FROM (VALUES
+    ('infinity', '''infinity''::timestamptz', 'LY033'), ('-infinity', '''-infinity''::timestamptz', 'LY033')) x(l, v, e)
+-- reports
+UNION ALL SELECT 'ts_req', l, v, e FROM (VALUES ('NULL', 'NULL', 'LY034')) x(l, v, e)
+UNION ALL SELECT 'period_name', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY038'), ('day', '''day''', 'LY038'),
+    ('MONTH', '''MONTH''', 'LY038'), ('millennium', '''millennium''', 'LY038'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY038')) x(l, v, e)
+UNION ALL SELECT 'horizon', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY038'), ('-1', '-1', 'LY038'), ('101', '101', 'LY038'),
+    ('NaN', '''NaN''::numeric', 'LY038'), ('Infinity', '''Infinity''::numeric', 'LY038'),
+    ('-Infinity', '''-Infinity''::numeric', 'LY038'), ('1000 digits', 'repeat(''9'', 1000)::numeric', 'LY038')) x(l, v, e)
+UNION ALL SELECT 'within', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '''0''::interval', 'LY038'), ('-1 day', '''-1 day''::interval', 'LY038'),
+    ('-178000000 years', '''-178000000 years''::interval', 'LY038'),
+    ('178000000 years', '''178000000 years''::interval', 'ok|LY')) x(l, v, e)
+-- enroll
+UNION ALL SELECT 'referral', l, v, e FROM (VALUES
+    ('empty', '''''', 'LY004'), ('unknown', '''ZZZZZZZZ''', 'LY004'),
+    ('a code of another program', quote_literal(pg_temp.fx('c_ref')), 'LY004'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY004')) x(l, v, e);
+-- add_tier benefits: NULL means '{}' (like earn's attrs), the rest as any object argument
+INSERT INTO hv SELECT 'benefits', label, val, CASE WHEN label = 'NULL' THEN 'ok|LY' ELSE expect END
+  FROM hv WHERE kind = 'json_obj';
+
+-- Each function: its valid call (format() template and arguments) and the kind of each argument
+-- ('-' = not varied). Member A is in hx with 89 points (and a voucher), B holds plan vip.
+CREATE TEMP TABLE fn (name text, tmpl text, args text[], kinds text[]);
+INSERT INTO fn VALUES
+('create_program', 'SELECT loyalty.create_program(%s, %s, %s)',
+    ARRAY['''hx_new''', '''New''', '''{}'''], ARRAY['name', 'name', '-']),
+('add_tier', 'SELECT loyalty.add_tier(%s, %s, %s, %s, %s, %s)',
+    ARRAY['''hx''', '''silver''', '''Silver''', '50', '1', '''{}'''],
+    ARRAY['program', 'name', 'name', 'threshold', 'multiplier', 'benefits']),
+('enroll', 'SELECT loyalty.enroll(%s, %s, %s, %s)',
+    ARRAY['''hx''', '''newref''', '''2026-03-01 00:00+00''', 'NULL'], ARRAY['program', 'name', 'at', 'referral']),
+('member_id', 'SELECT loyalty.member_id(%s, %s)', ARRAY['''hx''', '''a'''], ARRAY['program', '-']),
+('earn', 'SELECT * FROM loyalty.earn(%s, %s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('a'), '5', '''k_new''', '''2026-03-01 00:00+00''', '''{}'''],
+    ARRAY['member', 'amount', 'key', 'at', 'attrs']),
+('award', 'SELECT * FROM loyalty.award(%s, %s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('a'), '5', '''bonus''', '''k_new''', '''2026-03-01 00:00+00'''],
+    ARRAY['member', 'pts_credit', 'reason', 'key', 'at']),
+('redeem', 'SELECT * FROM loyalty.redeem(%s, %s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('a'), '5', '''k_new''', '''2026-03-01 00:00+00''', 'NULL'],
+    ARRAY['member', 'pts_debit', 'key', 'at', '-']),
+('reverse', 'SELECT * FROM loyalty.reverse(%s, %s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('a'), '''e1''', '1', '''k_new''', '''2026-03-01 00:00+00'''],
+    ARRAY['member', 'orig_key', 'ramount', 'key', 'at']),
+('adjust', 'SELECT * FROM loyalty.adjust(%s, %s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('a'), '5', '''fix''', '''k_new''', '''2026-03-01 00:00+00'''],
+    ARRAY['member', 'pts_adjust', 'reason36', 'key', 'at']),
+('transfer', 'SELECT * FROM loyalty.transfer(%s, %s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('a'), pg_temp.fx('b'), '5', '''k_new''', '''2026-03-01 00:00+00'''],
+    ARRAY['member', 'member_to', 'pts_debit', 'key', 'at']),
+('balance', 'SELECT * FROM loyalty.balance(%s, %s)',
+    ARRAY[pg_temp.fx('a'), '''2026-03-01 00:00+00'''], ARRAY['member', 'at_read']),
+('statement', 'SELECT * FROM loyalty.statement(%s, %s, %s)',
+    ARRAY[pg_temp.fx('a'), '''-infinity''', '''infinity'''], ARRAY['member', '-', '-']),
+('run_maintenance', 'SELECT loyalty.run_maintenance(%s, %s)',
+    ARRAY['''2026-03-01 00:00+00''', 'NULL'], ARRAY['now', 'max_members']),
+('maintain', 'CALL loyalty.maintain(%s, %s)',
+    ARRAY['''2026-03-01 00:00+00''', '10'], ARRAY['now', 'batch']),
+('set_tier', 'SELECT loyalty.set_tier(%s, %s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('a'), '''gold''', '''2026-06-01 00:00+00''', '''status match''', '''2026-03-01 00:00+00'''],
+    ARRAY['member', 'tier_ref', '-', 'reason36', 'at']),
+('set_tier', 'SELECT loyalty.set_tier(%s, %s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('a'), '''gold''', '''2026-06-01 00:00+00''', '''status match''', '''2026-03-01 00:00+00'''],
+    ARRAY['-', 'tier_req', '-', '-', '-']),
+('add_plan', 'SELECT loyalty.add_plan(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)',
+    ARRAY['''hx''', '''p_new''', '''Plan''', '9.99', '1', 'NULL', '''{}''', 'true', '0', '0'],
+    ARRAY['program', 'name', 'name', 'price', 'period', 'tier_ref', 'json_obj', 'bool', 'bonus', 'bonus']),
+('subscribe', 'SELECT * FROM loyalty.subscribe(%s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('a'), '''vip''', '''k_new''', '''2026-03-01 00:00+00'''],
+    ARRAY['member', 'plan_ref', 'key', 'at']),
+('renew', 'SELECT * FROM loyalty.renew(%s, %s, %s)',
+    ARRAY[pg_temp.fx('b'), '''k_new''', '''2026-03-01 00:00+00'''], ARRAY['member', 'key', 'at']),
+('cancel_subscription', 'SELECT loyalty.cancel_subscription(%s, %s)',
+    ARRAY[pg_temp.fx('b'), '''2026-03-01 00:00+00'''], ARRAY['member', 'at']),
+('tier_history', 'SELECT * FROM loyalty.tier_history(%s)', ARRAY[pg_temp.fx('a')], ARRAY['member']),
+('tier_progress', 'SELECT * FROM loyalty.tier_progress(%s, %s)',
+    ARRAY[pg_temp.fx('a'), '''2026-03-01 00:00+00'''], ARRAY['member', 'at_read']),
+('add_reward', 'SELECT loyalty.add_reward(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)',
+    ARRAY['''hx''', '''r_new''', '''Reward''', '10', 'NULL', '''{}''', 'NULL', 'NULL', 'NULL', 'NULL', '30'],
+    ARRAY['program', 'name', 'name', 'cost', 'stock', 'json_obj', 'valid_ts', 'valid_ts', 'tier_ref', 'pml', 'vvd']),
+('redeem_reward', 'SELECT * FROM loyalty.redeem_reward(%s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('a'), '''r1''', '''k_new''', '''2026-03-01 00:00+00'''],
+    ARRAY['member', 'reward_ref', 'key', 'at']),
+('use_voucher', 'SELECT * FROM loyalty.use_voucher(%s, %s, %s)',
+    ARRAY[quote_literal(pg_temp.fx('code')), '''k_new''', '''2026-01-03 00:00+00'''],
+    ARRAY['vcode', 'key', 'at']),
+('cancel_voucher', 'SELECT * FROM loyalty.cancel_voucher(%s, %s, %s, %s)',
+    ARRAY[quote_literal(pg_temp.fx('code')), '''k_new''', '''2026-01-03 00:00+00''', 'NULL'],
+    ARRAY['vcode', 'key', 'at', '-']),
+('program_kpis', 'SELECT * FROM loyalty.program_kpis(%s, %s, %s)',
+    ARRAY['''hx''', '''2026-01-01 00:00+00''', '''2026-02-01 00:00+00'''], ARRAY['program', 'ts_req', 'ts_req']),
+('cohort_retention', 'SELECT * FROM loyalty.cohort_retention(%s, %s)',
+    ARRAY['''hx''', '''month'''], ARRAY['program', 'period_name']),
+('member_value', 'SELECT * FROM loyalty.member_value(%s, %s)', ARRAY['''hx''', '3'], ARRAY['program', 'horizon']),
+('expiring_points', 'SELECT * FROM loyalty.expiring_points(%s, %s)',
+    ARRAY['''30 days''', '''hx'''], ARRAY['within', 'program_opt']);
+
+-- Generated: every function x every varied argument x every hostile value of its kind.
+CREATE TEMP TABLE cases (n serial, fn text, descr text, sql text, expect text);
+INSERT INTO cases (fn, descr, sql, expect)
+SELECT f.name, format('%s: %s = %s', f.name,
+                      coalesce((SELECT p.proargnames[i] FROM pg_proc p
+                                 WHERE p.pronamespace = 'loyalty'::regnamespace AND p.proname = f.name
+                                 LIMIT 1), '$' || i), h.label),
+       format(f.tmpl, VARIADIC f.args[:i - 1] || h.val || f.args[i + 1:]), h.expect
+  FROM fn f
+ CROSS JOIN LATERAL generate_subscripts(f.kinds, 1) i
+  JOIN hv h ON h.kind = f.kinds[i]
+ ORDER BY f.name, i, h.label;
+
+-- By hand: duplicates, state-dependent errors, cross-program ids, settings.
+INSERT INTO cases (fn, descr, sql, expect) VALUES
+('create_program', 'create_program: duplicate code', $q$SELECT loyalty.create_program('hx', 'Again', '{}')$q$, 'LY041'),
+('create_program', 'create_program: settings NULL', $q$SELECT loyalty.create_program('hx_new', 'N', NULL)$q$, 'LY034'),
+('add_tier', 'add_tier: duplicate tier code', $q$SELECT loyalty.add_tier('hx', 'gold', 'Gold again', 7)$q$, 'LY041'),
+('enroll', 'enroll: program without a base tier', $q$SELECT loyalty.enroll('hx_nobase', 'x')$q$, 'LY040'),
+('set_tier', 'set_tier: until before at', format($q$SELECT loyalty.set_tier(%s, 'gold', '2026-02-01', 'm', '2026-03-01')$q$, pg_temp.fx('a')), 'LY033'),
+('set_tier', 'set_tier: until -infinity', format($q$SELECT loyalty.set_tier(%s, 'gold', '-infinity', 'm', '2026-03-01')$q$, pg_temp.fx('a')), 'LY033'),
+('set_tier', 'set_tier: a tier of another program for a member of hx2', format($q$SELECT loyalty.set_tier(%s, 'gold', '2026-06-01', 'm', '2026-03-01')$q$, pg_temp.fx('c')), 'LY003'),
+('subscribe', 'subscribe: already subscribed', format($q$SELECT * FROM loyalty.subscribe(%s, 'vip', 'k_new', '2026-03-01')$q$, pg_temp.fx('b')), 'LY071'),
+('subscribe', 'subscribe: a plan of another program (member of hx2 to vip)', format($q$SELECT * FROM loyalty.subscribe(%s, 'vip', 'k_new', '2026-03-01')$q$, pg_temp.fx('c')), 'LY006'),
+('renew', 'renew: no subscription', format($q$SELECT * FROM loyalty.renew(%s, 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'LY070'),
+('cancel_subscription', 'cancel_subscription: no subscription', format($q$SELECT loyalty.cancel_subscription(%s, '2026-03-01')$q$, pg_temp.fx('a')), 'LY070'),
+('add_plan', 'add_plan: duplicate code', $q$SELECT loyalty.add_plan('hx', 'vip', 'Again', 1, 1)$q$, 'LY041'),
+('add_reward', 'add_reward: duplicate code', $q$SELECT loyalty.add_reward('hx', 'r1', 'Again', 1)$q$, 'LY041'),
+('add_reward', 'add_reward: valid_until before valid_from', $q$SELECT loyalty.add_reward('hx', 'r_new', 'R', 1, valid_from => '2026-02-01', valid_until => '2026-01-01')$q$, 'LY033'),
+('redeem_reward', 'redeem_reward: a reward of another program (member of hx2 to r1)', format($q$SELECT * FROM loyalty.redeem_reward(%s, 'r1', 'k_new', '2026-03-01')$q$, pg_temp.fx('c')), 'LY007'),
+('earn', 'earn: 1 unit at 10^999 points per unit', format($q$SELECT * FROM loyalty.earn(%s, 1, 'k_new', '2026-03-01')$q$, pg_temp.fx('d')), 'LY032'),
+('subscribe', 'subscribe: a signup bonus of bigint max (overflows the balance)', format($q$SELECT * FROM loyalty.subscribe(%s, 'vipmax', 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'LY032'),
+('redeem_reward', 'redeem_reward: a reward costing bigint max', format($q$SELECT * FROM loyalty.redeem_reward(%s, 'rmax', 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'LY010'),
+('redeem', 'redeem: more than available', format($q$SELECT * FROM loyalty.redeem(%s, 90, 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'LY010'),
+('redeem', 'redeem: key of an earn (other operation)', format($q$SELECT * FROM loyalty.redeem(%s, 1, 'e1', '2026-03-01')$q$, pg_temp.fx('a')), 'LY020'),
+('earn', 'earn: replayed key, other amount', format($q$SELECT * FROM loyalty.earn(%s, 101, 'e1', '2026-03-01')$q$, pg_temp.fx('a')), 'LY020'),
+('transfer', 'transfer: from a member of another program', format($q$SELECT * FROM loyalty.transfer(%s, %s, 1, 'k_new', '2026-03-01')$q$, pg_temp.fx('c'), pg_temp.fx('a')), 'LY061'),
+('transfer', 'transfer: from an unknown member', format($q$SELECT * FROM loyalty.transfer(0, %s, 1, 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'LY002'),
+('reverse', 'reverse: a refund of all that is left, twice', format($q$SELECT * FROM loyalty.reverse(%s, 'e1', 100.000001, 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'LY051'),
+('adjust', 'adjust: below available (deny)', format($q$SELECT * FROM loyalty.adjust(%s, -90, 'fix', 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'LY011'),
+('program_kpis', 'program_kpis: from_at = to_at', $q$SELECT * FROM loyalty.program_kpis('hx', '2026-01-01', '2026-01-01')$q$, 'LY038'),
+('program_kpis', 'program_kpis: from_at infinity', $q$SELECT * FROM loyalty.program_kpis('hx', 'infinity', 'infinity')$q$, 'LY038'),
+('program_kpis', 'program_kpis: whole history -infinity..infinity', $q$SELECT * FROM loyalty.program_kpis('hx', '-infinity', 'infinity')$q$, 'ok|LY'),
+('member_id', 'member_id: external_ref NULL', $q$SELECT loyalty.member_id('hx', NULL)$q$, 'ok|LY'),
+('member_id', 'member_id: external_ref 100k chars', $q$SELECT loyalty.member_id('hx', pg_temp.noise(100000))$q$, 'ok|LY'),
+('statement', 'statement: from_at after to_at', format($q$SELECT * FROM loyalty.statement(%s, 'infinity', '-infinity')$q$, pg_temp.fx('a')), 'ok|LY'),
+('run_maintenance', 'run_maintenance: the last timestamp', $q$SELECT loyalty.run_maintenance('294276-12-31 23:59:59+00')$q$, 'ok|LY'),
+('run_maintenance', 'run_maintenance: far future 294000-01-01', $q$SELECT loyalty.run_maintenance('294000-01-01 00:00+00')$q$, 'ok|LY'),
+('run_maintenance', 'run_maintenance: max_members int max', $q$SELECT loyalty.run_maintenance('2026-03-01', 2147483647)$q$, 'ok|LY'),
+('use_voucher', 'use_voucher: lower case with spaces (valid)', format($q$SELECT * FROM loyalty.use_voucher(%L, 'k_new', '2026-01-03')$q$, lower(replace(pg_temp.fx('code'), '-', ' '))), 'ok|LY'),
+('set_tier', 'set_tier: until infinity', format($q$SELECT loyalty.set_tier(%s, 'gold', 'infinity', 'm', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY'),
+('set_tier', 'set_tier: until NULL', format($q$SELECT loyalty.set_tier(%s, 'gold', NULL, 'm', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY'),
+('set_tier', 'set_tier: until the last timestamp', format($q$SELECT loyalty.set_tier(%s, 'gold', '294276-12-31 23:59:59+00', 'm', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY'),
+('earn', 'earn: 1000 fractional digits (0 points)', format($q$SELECT * FROM loyalty.earn(%s, ('0.' || repeat('9', 999))::numeric, 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY'),
+('earn', 'earn: smallest positive numeric', format($q$SELECT * FROM loyalty.earn(%s, ('0.' || repeat('0', 16382) || '1')::numeric, 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY'),
+('earn', 'earn: 92233720368547758.07 (points just fit)', format($q$SELECT * FROM loyalty.earn(%s, 9223372036854775.807, 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY');
+
+-- Settings: each must be refused with LY030 (a non-object: LY030, "wrong type", or LY035).
+INSERT INTO cases (fn, descr, sql, expect)
+SELECT 'create_program', 'create_program: settings ' || left(s, 80),
+       format('SELECT loyalty.create_program(''hx_new'', ''New'', %s)', s), e
+  FROM (VALUES
+    ('''[]''::jsonb', 'LY030|LY035'), ('''1''::jsonb', 'LY030|LY035'), ('''"x"''::jsonb', 'LY030|LY035'),
+    ('''null''::jsonb', 'LY030|LY035'), ('pg_temp.deep_arr(10000)', 'LY030|LY035'),
+    ('pg_temp.deep_obj(10000)', 'LY030'),
+    ('jsonb_build_object(''expiry'', pg_temp.deep_obj(10000))', 'LY030'),
+    ('jsonb_build_object(''timezone'', pg_temp.deep_obj(10000))', 'LY030'),
+    ('jsonb_build_object(''timezone'', pg_temp.noise(100000))', 'LY030'),
+    ('jsonb_build_object(''timezone'', '''')', 'LY030'),
+    ('jsonb_build_object(''timezone'', ''Mars/Olympus_Mons'')', 'LY030'),
+    ('jsonb_build_object(pg_temp.noise(100000), 1)', 'LY030'),
+    ('''{"points_per_unit": 0}''', 'LY030'), ('''{"points_per_unit": -1}''', 'LY030'),
+    ('''{"points_per_unit": "NaN"}''', 'LY030'), ('''{"points_per_unit": null}''', 'LY030'),
+    ('''{"points_per_unit": [1]}''', 'LY030'),
+    ('jsonb_build_object(''points_per_unit'', repeat(''9'', 1000)::numeric)', 'ok|LY'),
+    ('jsonb_build_object(''points_per_unit'', (''0.'' || repeat(''0'', 999) || ''1'')::numeric)', 'ok|LY'),
+    ('''{"rounding": "up"}''', 'LY030'), ('''{"rounding": 1}''', 'LY030'),
+    ('''{"pending_days": -1}''', 'LY030'), ('''{"pending_days": 3651}''', 'LY030'),
+    ('''{"pending_days": 1.5}''', 'LY030'), ('''{"pending_days": "1"}''', 'LY030'),
+    ('''{"pending_days": 9223372036854775808}''', 'LY030'),
+    ('jsonb_build_object(''pending_days'', repeat(''9'', 1000)::numeric)', 'LY030'),
+    ('''{"expiry": []}''', 'LY030'), ('''{"expiry": "none"}''', 'LY030'), ('''{"expiry": {}}''', 'LY030'),
+    ('''{"expiry": {"policy": "rolling"}}''', 'LY030'),
+    ('''{"expiry": {"policy": "rolling", "months": 0}}''', 'LY030'),
+    ('''{"expiry": {"policy": "rolling", "months": -1}}''', 'LY030'),
+    ('''{"expiry": {"policy": "rolling", "months": 2147483648}}''', 'LY030'),
+    ('jsonb_build_object(''expiry'', jsonb_build_object(''policy'', ''rolling'', ''months'', repeat(''9'', 1000)::numeric))', 'LY030'),
+    ('''{"expiry": {"policy": "rolling", "months": 12, "extra": 1}}''', 'LY030'),
+    ('''{"expiry": {"policy": "end_of_period", "months": 1, "period": "decade"}}''', 'LY030'),
+    ('''{"expiry": {"policy": "forever"}}''', 'LY030'),
+    ('''{"negative_balance": null}''', 'LY030'), ('''{"negative_balance": "maybe"}''', 'LY030'),
+    ('''{"tier_basis": "karma"}''', 'LY030'),
+    ('''{"tier_window": "forever"}''', 'LY030'), ('''{"tier_window": {"rolling_months": 0}}''', 'LY030'),
+    ('''{"tier_window": {"rolling_months": -12}}''', 'LY030'), ('''{"tier_window": []}''', 'LY030'),
+    ('''{"downgrade": "sometimes"}''', 'LY030'),
+    ('''{"grace_days": -1}''', 'LY030'), ('''{"grace_days": 3651}''', 'LY030'),
+    ('''{"tier_retention_periods": 11}''', 'LY030'), ('''{"tier_retention_periods": -1}''', 'LY030'),
+    ('''{"cost_per_point": -1}''', 'LY030'), ('''{"cost_per_point": "NaN"}''', 'LY030'),
+    ('''{"voucher_refund_expiry": "never"}''', 'LY030'),
+    ('''{"unknown_key": 1}''', 'LY030')) s(s, e);
+
+-- ---------------------------------------------------------------------------
+-- Run them
+-- ---------------------------------------------------------------------------
+
+CREATE TEMP TABLE before AS SELECT pg_temp.counts() AS c;
+
+SELECT is((SELECT count(*)::int FROM cases WHERE expect !~ '^(ok\|LY|LY\d{3}(\|LY\d{3})?)$'), 0,
+          'every case has a documented outcome');
+SELECT set_eq('SELECT DISTINCT fn FROM cases',
+              ARRAY['create_program', 'add_tier', 'enroll', 'member_id', 'earn', 'award', 'redeem', 'reverse',
+                    'adjust', 'transfer', 'balance', 'statement', 'run_maintenance', 'maintain', 'set_tier',
+                    'add_plan', 'subscribe', 'renew', 'cancel_subscription', 'tier_history', 'tier_progress',
+                    'add_reward', 'redeem_reward', 'use_voucher', 'cancel_voucher', 'program_kpis',
+                    'cohort_retention', 'member_value', 'expiring_points'],
+              'cases for every public function (check_voucher below)');
+
+-- Valid but extreme (rolled back): works, or an LY code (never 22xxx, 54xxx, XX000).
+SELECT ok(o ~ '^(ok|LY)', format('#%s %s -> works or an LY code (got: %s)', n, descr, o))
+  FROM (SELECT n, descr, pg_temp.outcome(sql) AS o FROM cases WHERE expect = 'ok|LY') x ORDER BY n;
+
+-- Two documented codes fit (an empty code is LY037 "empty name" or an unknown object).
+SELECT ok(o ~ ('^(' || expect || ') '), format('#%s %s -> %s (got: %s)', n, descr, expect, o))
+  FROM (SELECT n, descr, expect, pg_temp.outcome(sql) AS o FROM cases WHERE expect ~ '^LY\d{3}\|LY\d{3}$') x
+ ORDER BY n;
+
+-- One documented code.
+SELECT throws_ok(sql, expect, NULL, format('#%s %s -> %s', n, descr, expect))
+  FROM cases WHERE expect ~ '^LY\d{3}$' ORDER BY n;
+
+-- check_voucher reports instead of raising.
+SELECT is((SELECT status || '/' || sqlstate FROM loyalty.check_voucher(c, '2026-01-03')), e,
+          'check_voucher: ' || l || ' -> ' || e)
+  FROM (VALUES
+    ('empty', '', 'malformed/LY090'), ('NaN', 'NaN', 'malformed/LY090'),
+    ('100k chars', pg_temp.noise(100000), 'malformed/LY090'),
+    ('100k alphabet chars', repeat('A', 100000), 'malformed/LY090'),
+    ('17 characters', left(pg_temp.fx('code'), 17), 'malformed/LY090'),
+    ('non-ASCII', repeat('Ä', 18), 'malformed/LY090'),
+    ('a NUL-like escape', E'\\x00' || repeat('A', 17), 'malformed/LY090'),
+    ('one character mistyped', pg_temp.fx('code_typo'), 'mistyped/LY091'),
+    ('valid', pg_temp.fx('code'), 'valid/00000')) x(l, c, e);
+SELECT is((SELECT coalesce(status, '') FROM loyalty.check_voucher(pg_temp.fx('code'), '2027-01-01')),
+          'expired', 'check_voucher: valid code after its expiry -> expired');
+SELECT ok(pg_temp.outcome('SELECT * FROM loyalty.check_voucher(NULL)') ~ '^(ok|LY034)',
+          'check_voucher: code NULL -> no row or LY034 (got: ' || pg_temp.outcome('SELECT * FROM loyalty.check_voucher(NULL)') || ')');
+SELECT ok(o ~ '^(ok|LY03[34])', format('check_voucher: at %s -> works or LY033/LY034 (got: %s)', t, o))
+  FROM (SELECT t, pg_temp.outcome(format('SELECT * FROM loyalty.check_voucher(%L, %s)', pg_temp.fx('code'), t)) o
+          FROM unnest(ARRAY['NULL', '''infinity''', '''-infinity''', '''294276-12-31 23:59:59+00''',
+                            '''4714-11-24 00:00:00+00 BC''']) t) x;
+
+-- ---------------------------------------------------------------------------
+-- Nothing was written
+-- ---------------------------------------------------------------------------
+
+SELECT is(pg_temp.counts(), (SELECT c FROM before), 'no case wrote anything');
+SELECT is_empty('SELECT * FROM loyalty.check_invariants()', 'invariants hold');
+
+SELECT * FROM finish();
+ROLLBACK;
