@@ -6,7 +6,8 @@
 #              where CREATE EXTENSION pgtap; CREATE EXTENSION loyalty; is already done
 #   model      model-based random tests (test/model/run.py): seeded operation sequences
 #              compared with an independent Python model (MODEL_SEEDS, MODEL_OPS)
-#   fuzz       libFuzzer on the voucher code parser (test/fuzz/run.sh, FUZZ_SECONDS)
+#   fuzz       libFuzzer on the voucher code parser (test/fuzz/run.sh), and random settings
+#              documents against create_program's parser (test/fuzz/fuzz_settings.py); FUZZ_SECONDS
 #
 # Usage: scripts/test.sh [--no-build] [regress|isolation|pgtap|all ...] [test/pgtap/FILE.sql ...]
 #   With no stage, all three run. Naming pgTAP files runs only those (and implies pgtap).
@@ -217,11 +218,15 @@ run_fuzz_stage() {
     t0=$(now_ms)
     echo
     echo "======================== fuzz: voucher code parser, ${FUZZ_SECONDS:-15} s ========================"
-    if bash test/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then
-        record fuzz 1 0 "$(elapsed "$t0")"
+    local passed=() failed=()
+    if bash test/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then passed+=(codes); else failed+=(fuzz_codes); fi
+    createdb fuzz 2>/dev/null
+    if PGDATABASE=fuzz /usr/bin/python3 test/fuzz/fuzz_settings.py --seconds "${FUZZ_SECONDS:-15}"; then
+        passed+=(settings)
     else
-        record fuzz 0 1 "$(elapsed "$t0")" fuzz_codes
+        failed+=(fuzz_settings)
     fi
+    record fuzz "${#passed[@]}" "${#failed[@]}" "$(elapsed "$t0")" "${failed[@]}"
 }
 
 t_start=$(now_ms)
