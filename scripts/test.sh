@@ -221,7 +221,7 @@ run_fuzz_stage() {
     local passed=() failed=()
     if bash test/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then passed+=(codes); else failed+=(fuzz_codes); fi
     createdb fuzz 2>/dev/null
-    if PGDATABASE=fuzz /usr/bin/python3 test/fuzz/fuzz_settings.py --seconds "${FUZZ_SECONDS:-15}"; then
+    if PGDATABASE=fuzz /usr/bin/python3 test/fuzz/fuzz_settings.py --seconds "${FUZZ_SECONDS:-15}" --seed "${FUZZ_SEED:-1}"; then
         passed+=(settings)
     else
         failed+=(fuzz_settings)

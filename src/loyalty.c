@@ -84,10 +84,10 @@ ly_arg_key(FunctionCallInfo fcinfo, int n)
 				 errmsg("idempotency_key must not be null"),
 				 errhint("Pass a key that identifies this operation, such as the POS transaction id.")));
 	k = text_to_cstring(PG_GETARG_TEXT_PP(n));
-	if (k[0] == '\0')
+	if (k[0] == '\0' || strlen(k) > LY_MAX_KEY)
 		ereport(ERROR,
 				(errcode(LY_KEY_REQUIRED),
-				 errmsg("idempotency_key must not be empty"),
+				 errmsg("idempotency_key must be 1 to %d bytes long", LY_MAX_KEY),
 				 errhint("Pass a key that identifies this operation, such as the POS transaction id.")));
 	return k;
 }
@@ -100,10 +100,10 @@ ly_arg_name(FunctionCallInfo fcinfo, int n, const char *name)
 	if (PG_ARGISNULL(n))
 		null_error(name);
 	s = text_to_cstring(PG_GETARG_TEXT_PP(n));
-	if (s[0] == '\0')
+	if (s[0] == '\0' || strlen(s) > LY_MAX_NAME)
 		ereport(ERROR,
 				(errcode(LY_INVALID_NAME),
-				 errmsg("%s must not be empty", name)));
+				 errmsg("%s must be 1 to %d bytes long", name, LY_MAX_NAME)));
 	return s;
 }
 

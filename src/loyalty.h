@@ -60,6 +60,10 @@
 #define LY_APPEND_ONLY            MAKE_SQLSTATE('L','Y','0','6','0')
 #define LY_INVALID_TRANSFER       MAKE_SQLSTATE('L','Y','0','6','1')
 
+/* Keys, codes and external references are indexed: bound them well below a btree row. */
+#define LY_MAX_KEY	512
+#define LY_MAX_NAME	512
+
 /* ---- program settings (settings.c) ---- */
 typedef enum { ROUND_FLOOR, ROUND_HALF_UP, ROUND_CEIL } Rounding;
 typedef enum { EXPIRY_NONE, EXPIRY_ROLLING, EXPIRY_END_OF_PERIOD, EXPIRY_INACTIVITY } ExpiryPolicy;

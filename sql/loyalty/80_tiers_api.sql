@@ -28,8 +28,8 @@ BEGIN
        OR benefits IS NULL OR renews IS NULL OR signup_bonus_points IS NULL OR renewal_bonus_points IS NULL THEN
         RAISE EXCEPTION 'add_plan arguments must not be null (except tier_code)' USING ERRCODE = 'LY034';
     END IF;
-    IF code = '' OR name = '' THEN
-        RAISE EXCEPTION 'plan code and name must not be empty' USING ERRCODE = 'LY037';
+    IF code = '' OR name = '' OR octet_length(code) > 512 OR octet_length(name) > 512 THEN
+        RAISE EXCEPTION 'plan code and name must be 1 to 512 bytes long' USING ERRCODE = 'LY037';
     END IF;
     IF price = 'NaN' OR price < 0 OR price = 'Infinity' THEN
         RAISE EXCEPTION 'price must be a finite number of 0 or more' USING ERRCODE = 'LY031';

@@ -94,8 +94,8 @@ BEGIN
         RAISE EXCEPTION 'program, code, name, cost_points, grants and voucher_valid_days must not be null'
             USING ERRCODE = 'LY034';
     END IF;
-    IF code = '' OR name = '' THEN
-        RAISE EXCEPTION 'reward code and name must not be empty' USING ERRCODE = 'LY037';
+    IF code = '' OR name = '' OR octet_length(code) > 512 OR octet_length(name) > 512 THEN
+        RAISE EXCEPTION 'reward code and name must be 1 to 512 bytes long' USING ERRCODE = 'LY037';
     END IF;
     IF cost_points <= 0 THEN
         RAISE EXCEPTION 'cost_points must be positive' USING ERRCODE = 'LY032';

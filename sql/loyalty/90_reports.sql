@@ -392,8 +392,9 @@ BEGIN
     IF expiring_points.within IS NULL THEN
         RAISE EXCEPTION 'within must not be null' USING ERRCODE = 'LY034';
     END IF;
-    IF now() + expiring_points.within <= now() THEN
-        RAISE EXCEPTION 'within must be a positive interval' USING ERRCODE = 'LY038';
+    -- compare the interval itself: now() + a huge interval would overflow
+    IF expiring_points.within <= interval '0' OR expiring_points.within > interval '100 years' THEN
+        RAISE EXCEPTION 'within must be a positive interval of at most 100 years' USING ERRCODE = 'LY038';
     END IF;
     IF expiring_points.program IS NOT NULL THEN
         pid := (loyalty.report_program(expiring_points.program)).id;

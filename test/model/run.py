@@ -143,7 +143,7 @@ class Runner:
     def key(self):
         self.key_n += 1
         if self.rng.random() < 0.01:
-            return f"k{self.seed}-{self.key_n}-" + "x" * self.rng.randint(500, 5000)  # long keys
+            return f"k{self.seed}-{self.key_n}-" + "x" * self.rng.randint(400, 480)  # long keys (the limit is 512 bytes)
         return f"k{self.seed}-{self.key_n}"
 
     def money(self):

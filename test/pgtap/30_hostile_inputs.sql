@@ -181,11 +181,11 @@ UNION ALL SELECT 'reason36', l, v, e FROM (VALUES
 -- an existing program's code
 UNION ALL SELECT 'program', l, v, e FROM (VALUES
     ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY001|LY037'), ('unknown', '''nope''', 'LY001'),
-    ('100k chars', 'pg_temp.noise(100000)', 'LY001')) x(l, v, e)
+    ('100k chars', 'pg_temp.noise(100000)', 'LY001|LY037')) x(l, v, e)
 -- an optional program (expiring_points: NULL means all)
 UNION ALL SELECT 'program_opt', l, v, e FROM (VALUES
     ('empty', '''''', 'LY001|LY037'), ('unknown', '''nope''', 'LY001'),
-    ('100k chars', 'pg_temp.noise(100000)', 'LY001')) x(l, v, e)
+    ('100k chars', 'pg_temp.noise(100000)', 'LY001|LY037')) x(l, v, e)
 -- a new code or name
 UNION ALL SELECT 'name', l, v, e FROM (VALUES
     ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY037'),
@@ -207,18 +207,18 @@ UNION ALL SELECT 'attrs', l, v, e FROM (VALUES
 UNION ALL SELECT 'tier_ref', l, v, e FROM (VALUES
     ('empty', '''''', 'LY003|LY037'), ('unknown', '''nope''', 'LY003'),
     ('a tier of another program', '''plat''', 'LY003'),
-    ('100k chars', 'pg_temp.noise(100000)', 'LY003')) x(l, v, e)
+    ('100k chars', 'pg_temp.noise(100000)', 'LY003|LY037')) x(l, v, e)
 UNION ALL SELECT 'tier_req', l, v, e FROM (VALUES ('NULL', 'NULL', 'LY034')) x(l, v, e)
 -- a plan of the program, by code
 UNION ALL SELECT 'plan_ref', l, v, e FROM (VALUES
     ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY006|LY037'), ('unknown', '''nope''', 'LY006'),
     ('a plan of another program', '''vip2''', 'LY006'),
-    ('100k chars', 'pg_temp.noise(100000)', 'LY006')) x(l, v, e)
+    ('100k chars', 'pg_temp.noise(100000)', 'LY006|LY037')) x(l, v, e)
 -- a reward of the program, by code
 UNION ALL SELECT 'reward_ref', l, v, e FROM (VALUES
     ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY007|LY037'), ('unknown', '''nope''', 'LY007'),
     ('a reward of another program', '''r2''', 'LY007'),
-    ('100k chars', 'pg_temp.noise(100000)', 'LY007')) x(l, v, e)
+    ('100k chars', 'pg_temp.noise(100000)', 'LY007|LY037')) x(l, v, e)
 -- a voucher code
 UNION ALL SELECT 'vcode', l, v, e FROM (VALUES
     ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY090'), ('NaN', '''NaN''', 'LY090'),
