@@ -332,6 +332,7 @@ extern bool ly_op_replayed(Op *op, int64 member_id);
 extern bool ly_op_begin(Op *op, int64 member_id);
 extern void ly_op_receipt(Op *op, int64 entry_id, int64 points);
 extern Datum ly_receipt_datum(FunctionCallInfo fcinfo, Receipt *r);
+extern void ly_receipt_values(Receipt *r, Datum *v, bool *n);
 extern void ly_write_credit(Op *op, const char *kind, int64 points, const char *reason,
 							Numeric amount, Jsonb *detail);
 extern char *ly_json_num(Numeric n);

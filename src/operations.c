@@ -131,16 +131,11 @@ ly_op_receipt(Op *op, int64 entry_id, int64 points)
 	op->r.replayed = false;
 }
 
-Datum
-ly_receipt_datum(FunctionCallInfo fcinfo, Receipt *r)
+/* The seven receipt columns, first in every result that carries a receipt. */
+void
+ly_receipt_values(Receipt *r, Datum *v, bool *n)
 {
-	TupleDesc	tupdesc;
-	Datum		v[7];
-	bool		n[7] = {false, false, false, false, false, false, false};
-
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "loyalty: receipt type expected");
-	tupdesc = BlessTupleDesc(tupdesc);
+	memset(n, 0, sizeof(bool) * 7);
 	v[0] = Int64GetDatum(r->entry_id);
 	v[1] = Int64GetDatum(r->member_id);
 	v[2] = Int64GetDatum(r->points);
@@ -148,7 +143,19 @@ ly_receipt_datum(FunctionCallInfo fcinfo, Receipt *r)
 	v[4] = Int64GetDatum(r->pending);
 	v[5] = CStringGetTextDatum(r->tier);
 	v[6] = BoolGetDatum(r->replayed);
-	return HeapTupleGetDatum(heap_form_tuple(tupdesc, v, n));
+}
+
+Datum
+ly_receipt_datum(FunctionCallInfo fcinfo, Receipt *r)
+{
+	TupleDesc	tupdesc;
+	Datum		v[7];
+	bool		n[7];
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "loyalty: receipt type expected");
+	ly_receipt_values(r, v, n);
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), v, n));
 }
 
 void
@@ -206,11 +213,17 @@ apply_qualifying(Member *m, Numeric contribution, TimestampTz contribution_at, T
 		ly_promote(m, q, at);
 }
 
-/* Take `want` points back; the rest is the shortfall under the policy. */
+/*
+ * Take `want` points back (a refund, a negative adjustment): from first_lot if
+ * given, then from available lots; what is missing follows negative_balance:
+ * deny refuses, allow books it as a debt lot, clamp drops it. Returns the
+ * points actually moved; *shortfall is what was missing.
+ */
 static int64
-take_back(Member *m, int64 want, int64 first_lot, DrawList *dl, NegativePolicy policy,
-		  const char *what)
+take_back(Member *m, int64 want, int64 first_lot, TimestampTz at, DrawList *dl, NewLot *debt,
+		  int64 *shortfall, const char *what)
 {
+	NegativePolicy policy = m->prog->s.negative_balance;
 	int64		taken = 0;
 	int64		budget;
 
@@ -225,10 +238,31 @@ take_back(Member *m, int64 want, int64 first_lot, DrawList *dl, NegativePolicy p
 				 errdetail("It takes back " INT64_FORMAT " points; " INT64_FORMAT " are left to take.",
 						   want, taken + budget),
 				 errhint("The program's negative_balance setting is deny.")));
-	if (policy == NEG_CLAMP)
-		want = taken + Min(want - taken, budget);
-	taken += ly_draw_available(m, want - taken, first_lot, dl);
-	return want - taken;		/* shortfall: a debt under allow, 0 otherwise */
+	taken += ly_draw_available(m, (policy == NEG_CLAMP ? Min(want - taken, budget) : want - taken),
+							   first_lot, dl);
+	*shortfall = want - taken;
+	if (*shortfall > 0 && policy == NEG_ALLOW)
+	{
+		debt->points = -*shortfall;
+		debt->at = debt->available_at = at;
+		ly_credit(m, debt);
+		return want;
+	}
+	return taken;
+}
+
+/* Write a debit: its entry, the lots it drew from, its debt lot if any, the member. */
+static void
+write_debit(Op *op, EntryRow *e, DrawList *dl, NewLot *debt)
+{
+	Member	   *m = op->m;
+
+	ly_insert_entry(m, e);
+	ly_write_draws(m, e->id, op->at, dl);
+	if (debt && debt->points)
+		ly_write_lot(m, e->id, debt);
+	ly_save_member(m);
+	ly_op_receipt(op, e->id, e->points);
 }
 
 static void
@@ -411,15 +445,7 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 			int64		shortfall;
 			int64		moved;
 
-			shortfall = take_back(m, -points, 0, &dl, m->prog->s.negative_balance, "this adjustment");
-			moved = dl.total;
-			if (shortfall > 0 && m->prog->s.negative_balance == NEG_ALLOW)
-			{
-				debt.points = -shortfall;
-				debt.at = debt.available_at = op.at;
-				ly_credit(m, &debt);
-				moved += shortfall;
-			}
+			moved = take_back(m, -points, 0, op.at, &dl, &debt, &shortfall, "this adjustment");
 			m->redeemed = ly_add_points(m->redeemed, moved);
 
 			e.id = ly_nextval("loyalty.entry_id_seq");
@@ -432,12 +458,7 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 			if (moved != -points)
 				e.detail = ly_jsonb(psprintf("{\"requested\": " INT64_FORMAT ", \"clamped\": " INT64_FORMAT "}",
 											 points, -points - moved));
-			ly_insert_entry(m, &e);
-			ly_write_draws(m, e.id, op.at, &dl);
-			if (debt.points)
-				ly_write_lot(m, e.id, &debt);
-			ly_save_member(m);
-			ly_op_receipt(&op, e.id, -moved);
+			write_debit(&op, &e, &dl, &debt);
 		}
 	}
 	SPI_finish();
@@ -480,10 +501,7 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 		e.key = op.key;
 		e.request = op.request;
 		e.reason = reason;
-		ly_insert_entry(m, &e);
-		ly_write_draws(m, e.id, op.at, &dl);
-		ly_save_member(m);
-		ly_op_receipt(&op, e.id, -points);
+		write_debit(&op, &e, &dl, NULL);
 	}
 	SPI_finish();
 	PG_RETURN_DATUM(ly_receipt_datum(fcinfo, &op.r));
@@ -586,15 +604,7 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 											   paid, p->s.rounding), "the points to take back");
 		due -= due_before;
 
-		shortfall = take_back(m, due, orig_lot, &dl, p->s.negative_balance, "this refund");
-		moved = dl.total;
-		if (shortfall > 0 && p->s.negative_balance == NEG_ALLOW)
-		{
-			debt.points = -shortfall;
-			debt.at = debt.available_at = op.at;
-			ly_credit(m, &debt);
-			moved += shortfall;
-		}
+		moved = take_back(m, due, orig_lot, op.at, &dl, &debt, &shortfall, "this refund");
 		m->lifetime_earned -= moved;
 		m->lifetime_spend = ly_num_sub(m->lifetime_spend, amount);
 		if (full)
@@ -620,12 +630,7 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 									 debt.points ? -debt.points : (int64) 0,
 									 p->s.negative_balance == NEG_CLAMP ? shortfall : (int64) 0,
 									 full ? "true" : "false"));
-		ly_insert_entry(m, &e);
-		ly_write_draws(m, e.id, op.at, &dl);
-		if (debt.points)
-			ly_write_lot(m, e.id, &debt);
-		ly_save_member(m);
-		ly_op_receipt(&op, e.id, -moved);
+		write_debit(&op, &e, &dl, &debt);
 	}
 	SPI_finish();
 	PG_RETURN_DATUM(ly_receipt_datum(fcinfo, &op.r));

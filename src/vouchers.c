@@ -221,13 +221,7 @@ voucher_receipt(FunctionCallInfo fcinfo, Receipt *r, int64 voucher_id, const cha
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "loyalty: voucher_receipt type expected");
 	tupdesc = BlessTupleDesc(tupdesc);
-	v[0] = Int64GetDatum(r->entry_id);
-	v[1] = Int64GetDatum(r->member_id);
-	v[2] = Int64GetDatum(r->points);
-	v[3] = Int64GetDatum(r->available);
-	v[4] = Int64GetDatum(r->pending);
-	v[5] = CStringGetTextDatum(r->tier);
-	v[6] = BoolGetDatum(r->replayed);
+	ly_receipt_values(r, v, n);
 	v[7] = Int64GetDatum(voucher_id);
 	v[8] = CStringGetTextDatum(code);
 	v[9] = TimestampTzGetDatum(expires_at);
