@@ -64,6 +64,18 @@ ly_insert_entry(Member *m, EntryRow *e)
 	}
 }
 
+/* A new entry of this operation: its id, kind, points, business time, key and request. */
+void
+ly_entry_init(EntryRow *e, Op *op, const char *kind, int64 points)
+{
+	e->id = ly_nextval("loyalty.entry_id_seq");
+	e->kind = kind;
+	e->points = points;
+	e->at = op->at;
+	e->key = op->key;
+	e->request = op->request;
+}
+
 /* ---- the shape every operation shares ---- */
 
 static LyQuery q_find_key = {
@@ -327,12 +339,7 @@ loyalty_earn(PG_FUNCTION_ARGS)
 			ly_credit(m, &lot);
 		}
 
-		e.id = ly_nextval("loyalty.entry_id_seq");
-		e.kind = "earn";
-		e.points = points;
-		e.at = op.at;
-		e.key = op.key;
-		e.request = op.request;
+		ly_entry_init(&e, &op, "earn", points);
 		e.amount = amount;
 		e.qualifying = basis_contribution(p, points, amount, 1);
 		e.qualifying_at = op.at;
@@ -375,12 +382,7 @@ ly_write_credit(Op *op, const char *kind, int64 points, const char *reason, Nume
 		m->lifetime_earned = ly_add_points(m->lifetime_earned, points);
 	}
 
-	e.id = ly_nextval("loyalty.entry_id_seq");
-	e.kind = kind;
-	e.points = points;
-	e.at = op->at;
-	e.key = op->key;
-	e.request = op->request;
+	ly_entry_init(&e, op, kind, points);
 	e.reason = reason;
 	e.amount = amount;
 	e.detail = detail;
@@ -448,12 +450,7 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 			moved = take_back(m, -points, 0, op.at, &dl, &debt, &shortfall, "this adjustment");
 			m->redeemed = ly_add_points(m->redeemed, moved);
 
-			e.id = ly_nextval("loyalty.entry_id_seq");
-			e.kind = "adjust";
-			e.points = -moved;
-			e.at = op.at;
-			e.key = op.key;
-			e.request = op.request;
+			ly_entry_init(&e, &op, "adjust", -moved);
 			e.reason = reason;
 			if (moved != -points)
 				e.detail = ly_jsonb(psprintf("{\"requested\": " INT64_FORMAT ", \"clamped\": " INT64_FORMAT "}",
@@ -494,12 +491,7 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 		ly_note_activity(m, op.at);
 		m->redeemed = ly_add_points(m->redeemed, points);
 
-		e.id = ly_nextval("loyalty.entry_id_seq");
-		e.kind = "redeem";
-		e.points = -points;
-		e.at = op.at;
-		e.key = op.key;
-		e.request = op.request;
+		ly_entry_init(&e, &op, "redeem", -points);
 		e.reason = reason;
 		write_debit(&op, &e, &dl, NULL);
 	}
@@ -613,12 +605,7 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 			NumericGetDatum(basis_contribution(p, due, amount, full ? 1 : 0))));
 		apply_qualifying(m, contribution, bought_at, op.at, false);
 
-		e.id = ly_nextval("loyalty.entry_id_seq");
-		e.kind = "reverse";
-		e.points = -moved;
-		e.at = op.at;
-		e.key = op.key;
-		e.request = op.request;
+		ly_entry_init(&e, &op, "reverse", -moved);
 		e.amount = amount;
 		e.ref_entry_id = orig_id;
 		e.qualifying = contribution;
@@ -708,12 +695,7 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 		}
 		to->lifetime_earned = ly_add_points(to->lifetime_earned, points);
 
-		out.id = ly_nextval("loyalty.entry_id_seq");
-		out.kind = "transfer_out";
-		out.points = -points;
-		out.at = op.at;
-		out.key = op.key;
-		out.request = op.request;
+		ly_entry_init(&out, &op, "transfer_out", -points);
 		out.counterparty_id = to_id;
 		ly_insert_entry(from, &out);
 		ly_write_draws(from, out.id, op.at, &dl);

@@ -349,12 +349,7 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 											   VARSIZE_ANY_EXHDR(secret), key_id, voucher_id));
 		expires_at = ly_add_days(op.at, days, p->tz);
 
-		e.id = ly_nextval("loyalty.entry_id_seq");
-		e.kind = "redeem";
-		e.points = -cost;
-		e.at = op.at;
-		e.key = op.key;
-		e.request = op.request;
+		ly_entry_init(&e, &op, "redeem", -cost);
 		e.reason = psprintf("reward %s", reward);
 		e.detail = ly_jsonb(psprintf("{\"reward\": %s, \"voucher\": " INT64_FORMAT "}",
 									 ly_json_str(reward), voucher_id));
@@ -672,12 +667,7 @@ loyalty_cancel_voucher(PG_FUNCTION_ARGS)
 			ly_credit(m, &lots[i]);
 		m->redeemed -= back;
 
-		e.id = ly_nextval("loyalty.entry_id_seq");
-		e.kind = "reward_refund";
-		e.points = back;
-		e.at = op.at;
-		e.key = op.key;
-		e.request = op.request;
+		ly_entry_init(&e, &op, "reward_refund", back);
 		e.reason = reason;
 		e.ref_entry_id = redeem_entry;
 		e.detail = ly_jsonb(psprintf("{\"reward\": %s, \"voucher\": " INT64_FORMAT
