@@ -6,6 +6,7 @@
 #              where CREATE EXTENSION pgtap; CREATE EXTENSION loyalty; is already done
 #   model      model-based random tests (test/model/run.py): seeded operation sequences
 #              compared with an independent Python model (MODEL_SEEDS, MODEL_OPS)
+#   load       concurrent load and crash safety (test/load/run.sh, its own durable cluster)
 #   fuzz       libFuzzer on the voucher code parser (test/fuzz/run.sh), and random settings
 #              documents against create_program's parser (test/fuzz/fuzz_settings.py); FUZZ_SECONDS
 #
@@ -30,8 +31,8 @@ tap_only=()
 for arg in "$@"; do
     case $arg in
         --no-build) do_build=0 ;;
-        regress|isolation|pgtap|model|fuzz) stages+=("$arg") ;;
-        all) stages+=(regress isolation pgtap model fuzz) ;;
+        regress|isolation|pgtap|model|load|fuzz) stages+=("$arg") ;;
+        all) stages+=(regress isolation pgtap model load fuzz) ;;
         *.sql) tap_only+=("$arg") ;;
         -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
@@ -41,7 +42,7 @@ if [ ${#tap_only[@]} -gt 0 ]; then
     stages+=(pgtap)
 fi
 if [ ${#stages[@]} -eq 0 ]; then
-    stages=(regress isolation pgtap model fuzz)
+    stages=(regress isolation pgtap model load fuzz)
 fi
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
@@ -229,6 +230,19 @@ run_fuzz_stage() {
     record fuzz "${#passed[@]}" "${#failed[@]}" "$(elapsed "$t0")" "${failed[@]}"
 }
 
+run_load_stage() {
+    local t0 out
+    t0=$(now_ms)
+    echo
+    echo "======================== load: sessions, crashes ========================"
+    # its own cluster (durable settings), so run it in a subshell with its own trap
+    if (unset LOYALTY_CLUSTER_DIR; bash test/load/run.sh); then
+        record load 1 0 "$(elapsed "$t0")"
+    else
+        record load 0 1 "$(elapsed "$t0")" load_and_crash
+    fi
+}
+
 t_start=$(now_ms)
 if [ "$do_build" = 1 ]; then
     t0=$(now_ms)
@@ -254,6 +268,7 @@ want isolation && run_pgxs_stage isolation ISOLATION test/specs spec test/expect
     output_iso/regression.diffs test/output_iso/regression.diffs
 want pgtap && run_pgtap_stage
 want model && run_model_stage
+want load && run_load_stage
 want fuzz && run_fuzz_stage
 
 if grep -qE 'terminated by signal|PANIC|TRAP:' "$LOYALTY_SERVER_LOG" 2>/dev/null; then

@@ -16,10 +16,17 @@ CREATE TYPE loyalty.receipt AS (
 -- Admin: programs, tiers
 -- ---------------------------------------------------------------------------
 
+-- The functions that look members, entries and lots up by key also carry
+-- SET enable_seqscan = off. Their queries are prepared once per backend; on a
+-- freshly installed, never-analysed table the planner would pick sequential
+-- scans and keep them in the cached plan, so a bulk import (a million enrolls
+-- in one statement) would grow quadratically. Every query they run has an index.
+
 CREATE FUNCTION loyalty.create_program(code text, name text, settings jsonb DEFAULT '{}')
     RETURNS bigint
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_create_program'
-    SET search_path = pg_catalog, pg_temp;
+    SET search_path = pg_catalog, pg_temp
+    SET enable_seqscan = off;
 COMMENT ON FUNCTION loyalty.create_program(text, text, jsonb) IS
     'create a loyalty program; settings are validated (unknown keys are an error)';
 
@@ -27,7 +34,8 @@ CREATE FUNCTION loyalty.add_tier(program text, code text, name text, threshold n
                                  earn_multiplier numeric DEFAULT 1, benefits jsonb DEFAULT '{}')
     RETURNS bigint
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_add_tier'
-    SET search_path = pg_catalog, pg_temp;
+    SET search_path = pg_catalog, pg_temp
+    SET enable_seqscan = off;
 COMMENT ON FUNCTION loyalty.add_tier(text, text, text, numeric, numeric, jsonb) IS
     'add a tier to a program; the tier with threshold 0 is the base tier';
 
@@ -45,13 +53,15 @@ CREATE FUNCTION loyalty.enroll(program text, external_ref text, at timestamptz D
                                referral_code text DEFAULT NULL)
     RETURNS bigint
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_enroll'
-    SET search_path = pg_catalog, pg_temp;
+    SET search_path = pg_catalog, pg_temp
+    SET enable_seqscan = off;
 COMMENT ON FUNCTION loyalty.enroll(text, text, timestamptz, text) IS
     'enroll a member; idempotent on (program, external_ref)';
 
 CREATE FUNCTION loyalty.member_id(program text, external_ref text) RETURNS bigint
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
+    SET enable_seqscan = off
 AS $$
 DECLARE
     pid bigint;

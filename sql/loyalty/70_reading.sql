@@ -14,6 +14,7 @@ CREATE FUNCTION loyalty.balance(member bigint, at timestamptz DEFAULT now())
                    next_expiry_points bigint)
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
+    SET enable_seqscan = off
 AS $$
 DECLARE
     m        loyalty.member;
@@ -107,6 +108,7 @@ CREATE FUNCTION loyalty.statement(member bigint, from_at timestamptz DEFAULT '-i
                    points bigint, idempotency_key text, detail jsonb)
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
+    SET enable_seqscan = off
 AS $$
 BEGIN
     IF statement.member IS NULL THEN
