@@ -118,22 +118,31 @@ BEGIN
         RAISE EXCEPTION 'member % does not exist', statement.member USING ERRCODE = 'LY002';
     END IF;
     RETURN QUERY
+    WITH lots AS (
+        SELECT l.entry_id,
+               jsonb_agg(jsonb_build_object('lot', l.id, 'points', l.points,
+                                            'available_at', l.available_at, 'expires_at', l.expires_at)
+                         ORDER BY l.id) AS lots
+          FROM loyalty.lot l
+         WHERE l.member_id = statement.member
+         GROUP BY l.entry_id
+    ), draws AS (
+        SELECT d.entry_id,
+               jsonb_agg(jsonb_build_object('lot', d.lot_id, 'points', d.points) ORDER BY d.lot_id) AS drawn
+          FROM loyalty.lot_draw d
+         WHERE d.member_id = statement.member
+         GROUP BY d.entry_id
+    )
     SELECT e.id, e.at, e.recorded_at, e.kind::text, e.points, e.idempotency_key,
            e.detail || jsonb_strip_nulls(jsonb_build_object(
                'amount', e.amount,
                'reason', e.reason,
                'counterparty', e.counterparty_id,
-               'drawn', (SELECT jsonb_agg(jsonb_build_object('lot', d.lot_id, 'points', d.points)
-                                          ORDER BY d.lot_id)
-                           FROM loyalty.lot_draw d
-                          WHERE d.member_id = e.member_id AND d.entry_id = e.id),
-               'lots', (SELECT jsonb_agg(jsonb_build_object('lot', l.id, 'points', l.points,
-                                                            'available_at', l.available_at,
-                                                            'expires_at', l.expires_at)
-                                         ORDER BY l.id)
-                          FROM loyalty.lot l
-                         WHERE l.member_id = e.member_id AND l.entry_id = e.id)))
+               'drawn', dr.drawn,
+               'lots', lo.lots))
       FROM loyalty.entry e
+      LEFT JOIN lots lo ON lo.entry_id = e.id
+      LEFT JOIN draws dr ON dr.entry_id = e.id
      WHERE e.member_id = statement.member
        AND e.at >= coalesce(from_at, '-infinity') AND e.at < coalesce(to_at, 'infinity')
      ORDER BY e.at, e.id;
