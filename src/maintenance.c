@@ -15,7 +15,7 @@
 #include "utils/timestamp.h"
 
 static LyQuery q_due_members = {
-	"SELECT id FROM loyalty.member WHERE next_transition_at <= $1 "
+	"SELECT id FROM loyalty.member WHERE next_transition_at <= $1 AND next_transition_at < 'infinity' "
 	" ORDER BY next_transition_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 2,
 	{TIMESTAMPTZOID, INT8OID}, NULL};
 
