@@ -183,6 +183,7 @@ typedef struct Member
 extern Program *ly_read_program(int64 program_id);
 extern Program *ly_program(int64 program_id);	/* cache.c */
 extern Member *ly_lock_member(int64 member_id, Program *known);
+extern Member *ly_try_lock_member(int64 member_id, Program *known);
 extern void ly_save_member(Member *m);
 extern const char *ly_tier_code(Member *m);
 

@@ -3,9 +3,9 @@
  * (a pending lot becoming available, a lot expiring) is due.
  *
  * Members are locked with SKIP LOCKED: two concurrent runs split the work,
- * and an operation holding a member simply makes maintenance skip it (the
- * operation sweeps the member itself). Nothing can expire twice, because a
- * lot's state only changes under its member's row lock.
+ * an operation holding a member makes maintenance skip it (the operation
+ * sweeps the member itself), and maintenance never waits for anyone. Nothing can expire twice, because a
+ * lot's state only changes under its member's lock.
  */
 #include "loyalty.h"
 
@@ -33,6 +33,7 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	int64	   *ids;
 	uint64		n;
 	uint64		i;
+	uint64		done = 0;
 	Program    *prog = NULL;
 	char	   *result;
 
@@ -55,8 +56,16 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	for (i = 0; i < n; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(loopcxt);
-		Member	   *m = ly_lock_member(ids[i], prog);
+		Member	   *m = ly_try_lock_member(ids[i], prog);
 
+		if (m == NULL || m->next_transition_at > now)
+		{
+			/* busy (its own operation sweeps it), or already done by another run */
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(loopcxt);
+			continue;
+		}
+		done++;
 		if (m->prog != prog)
 		{
 			/* keep the program (and its tiers) outside the per-member context */
@@ -76,7 +85,7 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 		"{\"members\": " UINT64_FORMAT ", \"released_lots\": " INT64_FORMAT
 		", \"released_points\": " INT64_FORMAT ", \"expired_lots\": " INT64_FORMAT
 		", \"expired_points\": " INT64_FORMAT ", \"expire_entries\": " INT64_FORMAT "}",
-		n, st.released_lots, st.released_points, st.expired_lots, st.expired_points,
+		done, st.released_lots, st.released_points, st.expired_lots, st.expired_points,
 		st.expire_entries));
 	SPI_finish();
 	PG_RETURN_JSONB_P(ly_jsonb(result));

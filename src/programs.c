@@ -4,6 +4,11 @@
 #include "loyalty.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -98,16 +103,80 @@ program_has_tiers(Program *p, int64 a, int64 b, int64 c, int64 d, int64 e)
  * lock, so two operations on one member run one after the other. The row is
  * locked alone (no join) so that READ COMMITTED re-reads its newest version.
  */
-static LyQuery q_lock_member = {
-	"SELECT program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, "
-	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, "
-	"       last_entry_at, next_transition_at, q_start, q_oldest, q_asof, tier_review_at, "
-	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until, grace_tier_id, "
-	"       earned_tier_id "
-	"  FROM loyalty.member WHERE id = $1 FOR UPDATE", 1, {INT8OID}, NULL};
+#define MEMBER_COLUMNS \
+	"SELECT program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, " \
+	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, " \
+	"       last_entry_at, next_transition_at, q_start, q_oldest, q_asof, tier_review_at, " \
+	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until, grace_tier_id, " \
+	"       earned_tier_id FROM loyalty.member WHERE id = $1 "
+
+static LyQuery q_lock_member = {MEMBER_COLUMNS "FOR UPDATE", 1, {INT8OID}, NULL};
+static LyQuery q_try_lock_member = {MEMBER_COLUMNS "FOR UPDATE SKIP LOCKED", 1, {INT8OID}, NULL};
+
+/*
+ * Sessions wanting one member queue on an advisory lock keyed by the member
+ * (class "LY" in the first key's high half) before taking its row lock, and
+ * let go of it as soon as they hold the row (a transaction that already holds
+ * the row takes it again directly). Waiting in the lock manager's
+ * queue is orderly; many sessions waiting on the row lock itself wake
+ * together and retry (a convoy) and a busy member's throughput collapses.
+ * Holding the queue lock only that briefly keeps the lock table small, even
+ * for one transaction touching a million members.
+ */
+static void
+member_locktag(LOCKTAG *tag, int64 member_id)
+{
+	/* the same key as pg_advisory_lock(int4, int4): applications can see it */
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId,
+						 (uint32) (0x4C590000 | (((uint64) member_id >> 32) & 0xFFFF)),
+						 (uint32) ((uint64) member_id & 0xFFFFFFFF), 2);
+}
+
+/*
+ * The members whose rows this transaction has locked: taking one of them again
+ * must not queue behind a session that is itself waiting for our row.
+ */
+static HTAB *held_members = NULL;
+static LocalTransactionId held_lxid = InvalidLocalTransactionId;
+
+static bool
+held_by_us(int64 member_id, bool add)
+{
+	bool		found;
+
+	if (held_lxid != MyProc->lxid || held_members == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(int64);
+		ctl.hcxt = TopTransactionContext;
+		held_members = hash_create("loyalty members locked", 16, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		held_lxid = MyProc->lxid;
+	}
+	(void) hash_search(held_members, &member_id, add ? HASH_ENTER : HASH_FIND, &found);
+	return found;
+}
+
+static Member *lock_member(int64 member_id, Program *known, bool skip_locked);
 
 Member *
 ly_lock_member(int64 member_id, Program *known)
+{
+	return lock_member(member_id, known, false);
+}
+
+/* The member, unless another transaction holds it (NULL then): for maintenance, which never waits. */
+Member *
+ly_try_lock_member(int64 member_id, Program *known)
+{
+	return lock_member(member_id, known, true);
+}
+
+static Member *
+lock_member(int64 member_id, Program *known, bool skip_locked)
 {
 	Member	   *m = palloc0(sizeof(Member));
 	Datum		arg = Int64GetDatum(member_id);
@@ -119,11 +188,29 @@ ly_lock_member(int64 member_id, Program *known)
 	int64		earned_id;
 	bool		isnull;
 	int			i;
+	uint64		found;
 
-	if (ly_run(&q_lock_member, &arg, NULL, 1) != 1)
+	if (skip_locked || held_by_us(member_id, false))
+		found = ly_run(skip_locked ? &q_try_lock_member : &q_lock_member, &arg, NULL, 1);
+	else
+	{
+		LOCKTAG		tag;
+
+		member_locktag(&tag, member_id);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		found = ly_run(&q_lock_member, &arg, NULL, 1);
+		LockRelease(&tag, ExclusiveLock, false);
+	}
+	if (found == 1)
+		(void) held_by_us(member_id, true);
+	if (found != 1)
+	{
+		if (skip_locked)
+			return NULL;
 		ereport(ERROR,
 				(errcode(LY_UNKNOWN_MEMBER),
 				 errmsg("member %lld does not exist", (long long) member_id)));
+	}
 	m->id = member_id;
 	program_id = ly_get_int64(0, 1);
 	tier_id = ly_get_int64(0, 2);
