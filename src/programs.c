@@ -136,15 +136,39 @@ member_locktag(LOCKTAG *tag, int64 member_id)
  * The members whose rows this transaction has locked: taking one of them again
  * must not queue behind a session that is itself waiting for our row.
  */
-static HTAB *held_members = NULL;
+#define HELD_SMALL 16
+static int64 held_small[HELD_SMALL];	/* the first few, without allocating */
+static int	held_n = 0;
+static HTAB *held_more = NULL;	/* the rest, in TopTransactionContext */
 static LocalTransactionId held_lxid = InvalidLocalTransactionId;
 
 static bool
 held_by_us(int64 member_id, bool add)
 {
 	bool		found;
+	int			i;
 
-	if (held_lxid != MyProc->lxid || held_members == NULL)
+	if (held_lxid != MyProc->lxid)
+	{
+		held_lxid = MyProc->lxid;
+		held_n = 0;
+		held_more = NULL;		/* its memory went with the last transaction */
+	}
+	for (i = 0; i < held_n; i++)
+		if (held_small[i] == member_id)
+			return true;
+	if (held_more != NULL)
+	{
+		(void) hash_search(held_more, &member_id, add ? HASH_ENTER : HASH_FIND, &found);
+		return found;
+	}
+	if (!add)
+		return false;
+	if (held_n < HELD_SMALL)
+	{
+		held_small[held_n++] = member_id;
+		return false;
+	}
 	{
 		HASHCTL		ctl;
 
@@ -152,12 +176,11 @@ held_by_us(int64 member_id, bool add)
 		ctl.keysize = sizeof(int64);
 		ctl.entrysize = sizeof(int64);
 		ctl.hcxt = TopTransactionContext;
-		held_members = hash_create("loyalty members locked", 16, &ctl,
-								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		held_lxid = MyProc->lxid;
+		held_more = hash_create("loyalty members locked", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		(void) hash_search(held_more, &member_id, HASH_ENTER, &found);
 	}
-	(void) hash_search(held_members, &member_id, add ? HASH_ENTER : HASH_FIND, &found);
-	return found;
+	return false;
 }
 
 static Member *lock_member(int64 member_id, Program *known, bool skip_locked);
