@@ -117,8 +117,9 @@ BEGIN
     IF NOT EXISTS (SELECT FROM loyalty.member mm WHERE mm.id = statement.member) THEN
         RAISE EXCEPTION 'member % does not exist', statement.member USING ERRCODE = 'LY002';
     END IF;
+    -- MATERIALIZED: each aggregate is computed once, whatever join the plan picks
     RETURN QUERY
-    WITH lots AS (
+    WITH lots AS MATERIALIZED (
         SELECT l.entry_id,
                jsonb_agg(jsonb_build_object('lot', l.id, 'points', l.points,
                                             'available_at', l.available_at, 'expires_at', l.expires_at)
@@ -126,7 +127,7 @@ BEGIN
           FROM loyalty.lot l
          WHERE l.member_id = statement.member
          GROUP BY l.entry_id
-    ), draws AS (
+    ), draws AS MATERIALIZED (
         SELECT d.entry_id,
                jsonb_agg(jsonb_build_object('lot', d.lot_id, 'points', d.points) ORDER BY d.lot_id) AS drawn
           FROM loyalty.lot_draw d
