@@ -42,7 +42,7 @@ typedef struct LycCode
 /* Parse a typed code (dashes and spaces ignored, lower case accepted). */
 extern LycResult lyc_parse(const char *text, LycCode *out);
 
-/* The display form XXXXXX-XXXXXX-XXXXXX of (mac, key id, voucher id); out has 21 bytes. */
+/* The display form (three dash-separated groups of six) of (mac, key id, voucher id); out has 21 bytes. */
 extern void lyc_format(uint64_t mac, int key_id, int64_t voucher_id, char *out);
 
 #endif							/* LOYALTY_CODES_H */
