@@ -330,6 +330,7 @@ typedef struct Op
 
 extern void ly_op_init(Op *op, const char *kind, char *key, TimestampTz at);
 extern void ly_entry_init(EntryRow *e, Op *op, const char *kind, int64 points);
+extern void ly_insufficient(Member *m, int64 want) pg_attribute_noreturn();
 extern bool ly_op_replayed(Op *op, int64 member_id);
 extern bool ly_op_begin(Op *op, int64 member_id);
 extern void ly_op_receipt(Op *op, int64 entry_id, int64 points);

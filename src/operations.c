@@ -277,8 +277,8 @@ write_debit(Op *op, EntryRow *e, DrawList *dl, NewLot *debt)
 	ly_op_receipt(op, e->id, e->points);
 }
 
-static void
-insufficient(Member *m, int64 want)
+void
+ly_insufficient(Member *m, int64 want)
 {
 	ereport(ERROR,
 			(errcode(LY_INSUFFICIENT_POINTS),
@@ -485,7 +485,7 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 		EntryRow	e = {0};
 
 		if (points > m->available)
-			insufficient(m, points);
+			ly_insufficient(m, points);
 		if (ly_draw_available(m, points, 0, &dl) != points)
 			elog(ERROR, "loyalty: lots of member " INT64_FORMAT " do not cover its available balance", m->id);
 		ly_note_activity(m, op.at);
@@ -677,7 +677,7 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 		ly_note_activity(from, op.at);
 		ly_note_activity(to, op.at);
 		if (points > from->available)
-			insufficient(from, points);
+			ly_insufficient(from, points);
 		if (ly_draw_available(from, points, 0, &dl) != points)
 			elog(ERROR, "loyalty: lots of member " INT64_FORMAT " do not cover its available balance", from_id);
 		from->redeemed = ly_add_points(from->redeemed, points);

@@ -314,11 +314,7 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 								m->id, (long long) limit, reward)));
 		}
 		if (cost > m->available)
-			ereport(ERROR,
-					(errcode(LY_INSUFFICIENT_POINTS),
-					 errmsg("insufficient points"),
-					 errdetail("Requested: " INT64_FORMAT " points. Available: " INT64_FORMAT " points.",
-							   cost, m->available)));
+			ly_insufficient(m, cost);
 		/* stock last: the reward's row lock is held only by members who can pay */
 		if (!unlimited)
 		{
