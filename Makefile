@@ -5,12 +5,16 @@ EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION
 MODULE_big   = loyalty
 OBJS         = src/loyalty.o src/calendar.o src/settings.o src/crypto.o src/spi_util.o \
                src/programs.o src/cache.o src/lots.o src/tiers.o src/memberships.o src/vouchers.o src/codes.o src/operations.o src/maintenance.o \
-               src/triggers.o
-# The install script is built from one file per concern in sql/loyalty/,
-# concatenated in name order; upgrade scripts (sql/loyalty--A--B.sql) are kept as is.
+               src/triggers.o src/outbox.o
+# The install script of the current version is built from one file per concern in
+# sql/loyalty/, concatenated in name order. Released install scripts are frozen as
+# committed files (sql/loyalty--1.0.sql). The upgrade script to the current version is
+# built from sql/upgrade/1.0--$(EXTVERSION)/*.sql in name order: ALTERs for objects that
+# changed, and symlinks to the sql/loyalty/ files that are new since 1.0.
 INSTALL_SQL  = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA_built   = $(INSTALL_SQL)
-DATA         = $(filter-out $(INSTALL_SQL),$(wildcard sql/$(EXTENSION)--*.sql))
+UPGRADE_SQL  = sql/$(EXTENSION)--1.0--$(EXTVERSION).sql
+DATA_built   = $(INSTALL_SQL) $(UPGRADE_SQL)
+DATA         = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 # PostgreSQL headers are system headers, so -Wextra judges our code, not theirs
 PG_CPPFLAGS  = -I$(srcdir)/src -isystem $(shell $(PG_CONFIG) --includedir-server)
 SHLIB_LINK   = -lcrypto
@@ -34,6 +38,9 @@ override ISOLATION_OPTS += --inputdir=test
 all: META.json
 
 $(INSTALL_SQL): $(sort $(wildcard sql/$(EXTENSION)/*.sql))
+	cat $^ > $@
+
+$(UPGRADE_SQL): $(sort $(wildcard sql/upgrade/1.0--$(EXTVERSION)/*.sql))
 	cat $^ > $@
 
 META.json: META.json.in $(EXTENSION).control

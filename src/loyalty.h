@@ -356,4 +356,10 @@ extern void ly_record_tier_change(int64 member_id, TimestampTz at, const char *f
 								  const char *to, const char *reason, Numeric qualifying,
 								  Jsonb *detail);
 
+/* ---- outbox (outbox.c): events written in the caller's transaction ---- */
+/* kind: 'member_enrolled', 'tier_changed', 'voucher_issued', 'voucher_used',
+ * 'challenge_completed', 'points_expiring', ...; payload may be NULL. */
+extern void ly_outbox_emit(int64 program_id, int64 member_id, const char *kind,
+						   TimestampTz at, Jsonb *payload);
+
 #endif							/* LOYALTY_H */
