@@ -356,6 +356,26 @@ extern void ly_record_tier_change(int64 member_id, TimestampTz at, const char *f
 								  const char *to, const char *reason, Numeric qualifying,
 								  Jsonb *detail);
 
+/*
+ * ---- what else a purchase moves (hooks.c dispatches) ----
+ * Called by earn after its entry and lot are written, and by reverse after its entry
+ * and draws are written; both with the member locked and before it is saved, so
+ * whatever they change on op->m lands in the receipt. They may write more entries.
+ */
+extern void ly_after_purchase(Op *op, EntryRow *purchase, Jsonb *attrs);
+extern void ly_after_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
+							Numeric refunded_amount, bool full);
+/* engagement.c: stamp cards, challenges, badges */
+extern void ly_engagement_purchase(Op *op, EntryRow *purchase, Jsonb *attrs);
+extern void ly_engagement_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
+								 Numeric refunded_amount, bool full);
+/* referrals.c: the referee's first qualifying purchase pays the referral bonuses */
+extern void ly_referral_purchase(Op *op, EntryRow *purchase, Jsonb *attrs);
+extern void ly_referral_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
+							   Numeric refunded_amount, bool full);
+/* segments.c: does the member belong to the segment right now */
+extern bool ly_member_in_segment(Member *m, int64 segment_id, TimestampTz at);
+
 /* ---- outbox (outbox.c): events written in the caller's transaction ---- */
 /* kind: 'member_enrolled', 'tier_changed', 'voucher_issued', 'voucher_used',
  * 'challenge_completed', 'points_expiring', ...; payload may be NULL. */

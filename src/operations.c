@@ -351,6 +351,7 @@ loyalty_earn(PG_FUNCTION_ARGS)
 		ly_insert_entry(m, &e);
 		if (points > 0)
 			ly_write_lot(m, e.id, &lot);
+		ly_after_purchase(&op, &e, attrs);
 		ly_save_member(m);
 		ly_op_receipt(&op, e.id, points);
 	}
@@ -617,7 +618,13 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 									 debt.points ? -debt.points : (int64) 0,
 									 p->s.negative_balance == NEG_CLAMP ? shortfall : (int64) 0,
 									 full ? "true" : "false"));
-		write_debit(&op, &e, &dl, &debt);
+		ly_insert_entry(m, &e);
+		ly_write_draws(m, e.id, op.at, &dl);
+		if (debt.points)
+			ly_write_lot(m, e.id, &debt);
+		ly_after_refund(&op, &e, orig_id, amount, full);
+		ly_save_member(m);
+		ly_op_receipt(&op, e.id, e.points);
 	}
 	SPI_finish();
 	PG_RETURN_DATUM(ly_receipt_datum(fcinfo, &op.r));
