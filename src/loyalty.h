@@ -59,6 +59,9 @@
 #define LY_NO_VOUCHER_KEY         MAKE_SQLSTATE('L','Y','0','9','7')
 #define LY_APPEND_ONLY            MAKE_SQLSTATE('L','Y','0','6','0')
 #define LY_INVALID_TRANSFER       MAKE_SQLSTATE('L','Y','0','6','1')
+/* security (tenancy.c, sql/loyalty/98_security.sql): LY150-LY159 */
+#define LY_ROLE_UNSAFE            MAKE_SQLSTATE('L','Y','1','5','0')
+#define LY_NOT_TENANT_MEMBER      MAKE_SQLSTATE('L','Y','1','5','1')
 
 /* Keys, codes and external references are indexed: bound them well below a btree row. */
 #define LY_MAX_KEY	512
@@ -136,6 +139,7 @@ typedef struct Tier
 typedef struct Program
 {
 	int64		id;
+	Oid			tenant;			/* program.tenant: the role that may use it; InvalidOid: any */
 	Settings	s;
 	pg_tz	   *tz;
 	int			ntiers;
@@ -180,8 +184,11 @@ typedef struct Member
 	TimestampTz granted_until;
 } Member;
 
+/* Both refuse (LY001, as for an unknown id) a program the calling role may not use. */
 extern Program *ly_read_program(int64 program_id);
+extern Program *ly_read_program_unchecked(int64 program_id);
 extern Program *ly_program(int64 program_id);	/* cache.c */
+extern Program *ly_program_unchecked(int64 program_id);	/* cache.c: no tenant check */
 extern Member *ly_lock_member(int64 member_id, Program *known);
 extern Member *ly_try_lock_member(int64 member_id, Program *known);
 extern void ly_save_member(Member *m);
@@ -375,6 +382,20 @@ extern void ly_referral_refund(Op *op, EntryRow *refund, int64 purchase_entry_id
 							   Numeric refunded_amount, bool full);
 /* segments.c: does the member belong to the segment right now */
 extern bool ly_member_in_segment(Member *m, int64 segment_id, TimestampTz at);
+
+/* ---- tenancy and audit (tenancy.c) ---- */
+/*
+ * The role a check is about: inside our SECURITY DEFINER functions GetUserId()
+ * is the extension's owner, GetOuterUserId() the role in effect outside them
+ * (the session user, or what SET ROLE chose).
+ */
+extern bool ly_tenant_allows(Oid tenant);	/* may the outer role use a program bound to tenant */
+extern bool ly_program_allowed(Program *p);
+extern void ly_check_program(Program *p);	/* LY001 (as unknown) unless allowed */
+extern void ly_audit(const char *action, int64 program_id, int64 member_id, const char *reason,
+					 Jsonb *detail);
+extern char *ly_acting_role(void);	/* name of GetOuterUserId() */
+extern void ly_tenancy_init(void);	/* _PG_init: the loyalty.audit_reason setting */
 
 /* ---- outbox (outbox.c): events written in the caller's transaction ---- */
 /* kind: 'member_enrolled', 'tier_changed', 'voucher_issued', 'voucher_used',
