@@ -62,6 +62,7 @@
 /* security (tenancy.c, sql/loyalty/98_security.sql): LY150-LY159 */
 #define LY_ROLE_UNSAFE            MAKE_SQLSTATE('L','Y','1','5','0')
 #define LY_NOT_TENANT_MEMBER      MAKE_SQLSTATE('L','Y','1','5','1')
+#define LY_SCHEMA_UNSAFE          MAKE_SQLSTATE('L','Y','1','5','2')	/* raised by 98_security.sql */
 
 /* Keys, codes and external references are indexed: bound them well below a btree row. */
 #define LY_MAX_KEY	512

@@ -126,3 +126,22 @@ END
 $$;
 COMMENT ON FUNCTION loyalty.add_reward(text, text, text, bigint, bigint, jsonb, timestamptz, timestamptz, text, integer, integer) IS
     'add a reward to the catalog: cost, stock (NULL unlimited), grants, validity, tier, per-member limit';
+
+-- maintain cannot pin its search_path (it commits): its body qualifies its types too.
+DROP PROCEDURE loyalty.maintain(timestamptz, integer);
+CREATE PROCEDURE loyalty.maintain(now timestamptz DEFAULT now(), batch_size integer DEFAULT 1000)
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    r pg_catalog.jsonb;
+BEGIN
+    IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
+        RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = 'LY038';
+    END IF;
+    LOOP
+        r := loyalty.run_maintenance(now, batch_size);
+        COMMIT;
+        EXIT WHEN (r OPERATOR(pg_catalog.->>) 'members')::pg_catalog.int8 OPERATOR(pg_catalog.<) batch_size;
+    END LOOP;
+END
+$$;
