@@ -190,6 +190,7 @@ extern Program *ly_read_program(int64 program_id);
 extern Program *ly_read_program_unchecked(int64 program_id);
 extern Program *ly_program(int64 program_id);	/* cache.c */
 extern Program *ly_program_unchecked(int64 program_id);	/* cache.c: no tenant check */
+extern int64 ly_program_by_code(const char *code);	/* LY001 if unknown or not the caller's */
 extern Member *ly_lock_member(int64 member_id, Program *known);
 extern Member *ly_try_lock_member(int64 member_id, Program *known);
 extern void ly_save_member(Member *m);

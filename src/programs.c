@@ -393,8 +393,9 @@ ly_tier_code(Member *m)
 static LyQuery q_program_by_code = {
 	"SELECT id, tenant::oid FROM loyalty.program WHERE code = $1", 1, {TEXTOID}, NULL};
 
-static int64
-program_by_code(const char *code)
+/* The id of the program with this code; LY001 if unknown or not the caller's (tenancy.c). */
+int64
+ly_program_by_code(const char *code)
 {
 	Datum		arg = CStringGetTextDatum(code);
 	bool		isnull;
@@ -527,7 +528,7 @@ loyalty_add_tier(PG_FUNCTION_ARGS)
 				 errmsg("earn_multiplier must be a finite number greater than 0")));
 
 	SPI_connect();
-	program_id = program_by_code(program);
+	program_id = ly_program_by_code(program);
 	v[0] = Int64GetDatum(program_id);
 	v[1] = CStringGetTextDatum(code);
 	v[2] = CStringGetTextDatum(name);
@@ -591,7 +592,7 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 	char		code[9];
 
 	SPI_connect();
-	program_id = program_by_code(program);
+	program_id = ly_program_by_code(program);
 
 	v[0] = Int64GetDatum(program_id);
 	v[1] = CStringGetTextDatum(ref);

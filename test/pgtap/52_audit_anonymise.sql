@@ -1,7 +1,7 @@
 -- Audit (who and why for adjustments, tier overrides and settings changes) and
 -- anonymise_member (who the member is goes, the ledger stays).
 BEGIN;
-SELECT plan(31);
+SELECT plan(32);
 
 -- A login role of the staff acts as its team role through SET ROLE.
 CREATE ROLE t52_team NOLOGIN IN ROLE loyalty_admin, loyalty_app;
@@ -43,6 +43,13 @@ SELECT is((SELECT reason || ' ' || (detail -> 'old' ->> 'earn_multiplier') || '-
 UPDATE loyalty.tier SET earn_multiplier = 2 WHERE program_id = :pid AND code = 'gold';
 SELECT is((SELECT count(*)::int FROM loyalty.audit_log WHERE program = 't52' AND action = 'tier.update'), 1,
           'an update that changes nothing is not recorded');
+
+-- COPY (how pg_dump restores the table, with the audit restored beside it) is not audited again.
+SELECT count(*) AS audit_before_copy FROM loyalty.audit \gset
+SELECT format('printf ''%s\tt52-restored\tRestored\t1\t1\n''', :pid) AS copy_cmd \gset
+COPY loyalty.plan (program_id, code, name, price, period_months) FROM PROGRAM :'copy_cmd';
+SELECT is((SELECT count(*) FROM loyalty.audit) || '/' || (SELECT count(*) FROM loyalty.plan WHERE code = 't52-restored'),
+          :audit_before_copy || '/1', 'a row restored with COPY is there, and not audited twice');
 
 -- ---------------------------------------------------------------------------
 -- Adjustments and overrides
