@@ -97,7 +97,8 @@ VALUES ('use_voucher', format('SELECT loyalty.use_voucher(%L, ''p12'')', :'vb'),
        ('check_voucher', format('SELECT 1 / 0 FROM loyalty.check_voucher(%L) WHERE status = ''forged'' AND voucher_id IS NULL', :'vb'),
                          format('SELECT 1 / 0 FROM loyalty.check_voucher(%L) WHERE status = ''forged'' AND voucher_id IS NULL', :'vunknown'));
 
-SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p JOIN loyalty.access_rules() r ON to_regprocedure(r.object) = p.oid
+SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p
+                     JOIN loyalty.access_rules() r ON CASE WHEN r.kind = 'function' THEN to_regprocedure(r.object) END = p.oid
                    WHERE r.roles && '{admin,app,report}'
                      AND (p.proargnames && '{member,from_member,to_member,program}'
                           OR p.proname IN ('check_voucher', 'use_voucher', 'cancel_voucher'))
