@@ -858,3 +858,57 @@ loyalty_voucher_codes(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(codes, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
+
+/* ---- vouchers given, not bought (stamp cards, engagement.c) ---- */
+
+static LyQuery q_reward_by_id = {
+	"SELECT active AND (valid_from IS NULL OR valid_from <= $2) AND (valid_until IS NULL OR $2 < valid_until), "
+	"       stock IS NULL, voucher_valid_days, code "
+	"  FROM loyalty.reward WHERE id = $1", 2, {INT8OID, TIMESTAMPTZOID}, NULL};
+
+/*
+ * Issue a voucher for a reward without charging points, written against entry_id
+ * (the caller's ledger entry, which need not be inserted yet): the reward must be
+ * active, in its validity window and in stock; cost, tier and per-member limit do
+ * not apply. Returns the voucher id, or 0 when the reward cannot be issued now.
+ */
+int64
+ly_issue_free_voucher(Member *m, int64 reward_id, int64 entry_id, TimestampTz at)
+{
+	Datum		v[8];
+	bool		isnull;
+	bool		unlimited;
+	int			days;
+	int			key_id;
+	bytea	   *secret;
+	int64		voucher_id;
+	char	   *code;
+
+	v[0] = Int64GetDatum(reward_id);
+	v[1] = TimestampTzGetDatum(at);
+	if (ly_run(&q_reward_by_id, v, NULL, 1) != 1 || !DatumGetBool(ly_get(0, 1, &isnull)))
+		return 0;
+	unlimited = DatumGetBool(ly_get(0, 2, &isnull));
+	days = (int) ly_get_int64(0, 3);
+	if (ly_run(&q_current_key, NULL, NULL, 1) != 1)
+		return 0;
+	key_id = (int) ly_get_int64(0, 1);
+	secret = DatumGetByteaPCopy(ly_get(0, 2, &isnull));
+	if (!unlimited && ly_run(&q_take_stock, v, NULL, 0) != 1)
+		return 0;
+
+	voucher_id = ly_nextval("loyalty.voucher_id_seq");
+	if (voucher_id >= ((int64) 1 << ID_BITS))
+		elog(ERROR, "loyalty: voucher ids are exhausted for code version %d", CODE_VERSION);
+	code = encode_code((unsigned char *) VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret), key_id, voucher_id);
+	v[0] = Int64GetDatum(m->id);
+	v[1] = Int64GetDatum(voucher_id);
+	v[2] = Int64GetDatum(reward_id);
+	v[3] = CStringGetTextDatum(code);
+	v[4] = Int32GetDatum(key_id);
+	v[5] = TimestampTzGetDatum(at);
+	v[6] = TimestampTzGetDatum(ly_add_days(at, days, m->prog->tz));
+	v[7] = Int64GetDatum(entry_id);
+	ly_run(&q_insert_voucher, v, NULL, 0);
+	return voucher_id;
+}
