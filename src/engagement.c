@@ -182,21 +182,27 @@ static LyQuery q_card_stamps = {
 	" WHERE c.program_id = $1 AND c.active AND $2 @> c.attrs_match AND $3 >= c.min_amount "
 	" ORDER BY c.id", 4, {INT8OID, JSONBOID, NUMERICOID, INT4OID}, NULL};
 
+/* the purchase's stamps: logged, and added to the member's card, in one statement */
 static LyQuery q_add_stamps = {
+	"WITH log AS (INSERT INTO loyalty.stamp (member_id, entry_id, card_id, purchase_entry_id, at, stamps) "
+	"             VALUES ($1, $5, $2, $5, $4, $3)) "
 	"INSERT INTO loyalty.member_stamp_card AS s (member_id, card_id, stamps, completed, updated_at) "
 	"VALUES ($1, $2, $3, 0, $4) "
 	"ON CONFLICT (member_id, card_id) DO UPDATE SET stamps = s.stamps + excluded.stamps, "
 	"                                               updated_at = excluded.updated_at "
-	"RETURNING stamps, completed", 4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}, NULL};
+	"RETURNING stamps, completed", 5, {INT8OID, INT8OID, INT4OID, TIMESTAMPTZOID, INT8OID}, NULL};
 
+/* the cards this purchase filled, on the member's card and in its log row */
 static LyQuery q_card_completed = {
+	"WITH log AS (UPDATE loyalty.stamp SET completed = $3, reward_entry_id = $4, voucher_ids = $5 "
+	"              WHERE member_id = $1 AND entry_id = $6 AND card_id = $2) "
 	"UPDATE loyalty.member_stamp_card SET completed = completed + $3 WHERE member_id = $1 AND card_id = $2",
-	3, {INT8OID, INT8OID, INT4OID}, NULL};
+	6, {INT8OID, INT8OID, INT4OID, INT8OID, INT8ARRAYOID, INT8OID}, NULL};
 
 static LyQuery q_insert_stamp = {
-	"INSERT INTO loyalty.stamp (member_id, entry_id, card_id, purchase_entry_id, at, stamps, completed, "
-	"       reward_entry_id, voucher_ids) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9,
-	{INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID, INT4OID, INT8OID, INT8ARRAYOID}, NULL};
+	"INSERT INTO loyalty.stamp (member_id, entry_id, card_id, purchase_entry_id, at, stamps) "
+	"VALUES ($1, $2, $3, $4, $5, $6)", 6,
+	{INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID}, NULL};
 
 typedef struct CardHit
 {
@@ -253,8 +259,9 @@ stamp_purchase(Op *op, EntryRow *purchase, Jsonb *attrs)
 			continue;
 		v[0] = Int64GetDatum(m->id);
 		v[1] = Int64GetDatum(c->id);
-		v[2] = Int64GetDatum(c->stamps);
+		v[2] = Int32GetDatum(c->stamps);
 		v[3] = TimestampTzGetDatum(op->at);
+		v[4] = Int64GetDatum(purchase->id);
 		ly_run(&q_add_stamps, v, NULL, 1);
 		stamps = ly_get_int64(0, 1);
 		completed = ly_get_int64(0, 2);
@@ -299,28 +306,18 @@ stamp_purchase(Op *op, EntryRow *purchase, Jsonb *attrs)
 		}
 		if (done > 0)
 		{
+			memset(n, ' ', sizeof(n));
 			v[0] = Int64GetDatum(m->id);
 			v[1] = Int64GetDatum(c->id);
 			v[2] = Int32GetDatum(done);
-			ly_run(&q_card_completed, v, NULL, 0);
+			v[3] = Int64GetDatum(reward_entry);
+			if (vouchers)
+				v[4] = ly_int8_array(vouchers, done);
+			else
+				n[4] = 'n';
+			v[5] = Int64GetDatum(purchase->id);
+			ly_run(&q_card_completed, v, n, 0);
 		}
-
-		memset(n, ' ', sizeof(n));
-		v[0] = Int64GetDatum(m->id);
-		v[1] = Int64GetDatum(purchase->id);
-		v[2] = Int64GetDatum(c->id);
-		v[3] = Int64GetDatum(purchase->id);
-		v[4] = TimestampTzGetDatum(op->at);
-		v[5] = Int32GetDatum(c->stamps);
-		v[6] = Int32GetDatum(done);
-		v[7] = Int64GetDatum(reward_entry);
-		if (!reward_entry)
-			n[7] = 'n';
-		if (vouchers && done > 0)
-			v[8] = ly_int8_array(vouchers, done);
-		else
-			n[8] = 'n';
-		ly_run(&q_insert_stamp, v, n, 0);
 
 		for (k = 0; k < done; k++)
 		{
@@ -373,8 +370,7 @@ static void
 stamp_refund(Op *op, EntryRow *refund, int64 purchase_id, Numeric amount, bool full)
 {
 	Member	   *m = op->m;
-	Datum		v[9];
-	char		n[9];
+	Datum		v[6];
 	uint64		nrows;
 	uint64		i;
 	Numeric		paid;
@@ -425,16 +421,13 @@ stamp_refund(Op *op, EntryRow *refund, int64 purchase_id, Numeric amount, bool f
 		v[3] = TimestampTzGetDatum(op->at);
 		ly_run(&q_take_stamps, v, NULL, 0);
 
-		memset(n, ' ', sizeof(n));
 		v[0] = Int64GetDatum(m->id);
 		v[1] = Int64GetDatum(refund->id);
 		v[2] = Int64GetDatum(card[i]);
 		v[3] = Int64GetDatum(purchase_id);
 		v[4] = TimestampTzGetDatum(op->at);
 		v[5] = Int32GetDatum((int32) -due);
-		v[6] = Int32GetDatum(0);
-		n[7] = n[8] = 'n';
-		ly_run(&q_insert_stamp, v, n, 0);
+		ly_run(&q_insert_stamp, v, NULL, 0);
 	}
 }
 
@@ -463,13 +456,16 @@ static LyQuery q_challenges = {
 	"   AND (c.period <> 'fixed' OR ($3 >= c.starts_at AND $3 < c.ends_at)) "
 	" ORDER BY c.id", 5, {INT8OID, JSONBOID, TIMESTAMPTZOID, TEXTOID, NUMERICOID}, NULL};
 
+/* the purchase's credit (for its refunds) and its progress, in one statement */
 static LyQuery q_progress_add = {
+	"WITH credit AS (INSERT INTO loyalty.challenge_credit (member_id, purchase_entry_id, challenge_id, "
+	"                       period_start, amount, bucket) VALUES ($1, $6, $2, $3, $5, $7)) "
 	"INSERT INTO loyalty.challenge_progress AS p (member_id, challenge_id, period_start, period_end, purchases, spend) "
 	"VALUES ($1, $2, $3, $4, 1, $5) "
 	"ON CONFLICT (member_id, challenge_id, period_start) "
 	"DO UPDATE SET purchases = p.purchases + 1, spend = p.spend + excluded.spend "
 	"RETURNING purchases, spend, stores, streak, completed_at IS NOT NULL",
-	5, {INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, NUMERICOID}, NULL};
+	7, {INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, NUMERICOID, INT8OID, TEXTOID}, NULL};
 
 static LyQuery q_tally = {
 	"INSERT INTO loyalty.challenge_tally AS t (member_id, challenge_id, period_start, bucket, purchases) "
@@ -492,10 +488,6 @@ static LyQuery q_recount = {
 	"                  AND t.purchases > 0 AND $4 = 'streak_weeks') w GROUP BY island) r) "
 	" WHERE p.member_id = $1 AND p.challenge_id = $2 AND p.period_start = $3 "
 	"RETURNING p.stores, p.streak", 4, {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID}, NULL};
-
-static LyQuery q_credit = {
-	"INSERT INTO loyalty.challenge_credit (member_id, purchase_entry_id, challenge_id, period_start, amount, bucket) "
-	"VALUES ($1, $2, $3, $4, $5, $6)", 6, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, NUMERICOID, TEXTOID}, NULL};
 
 static LyQuery q_badge = {
 	"INSERT INTO loyalty.member_badge (member_id, badge, challenge_id, awarded_at, purchase_entry_id) "
@@ -595,8 +587,8 @@ static void
 challenge_purchase(Op *op, EntryRow *purchase, Jsonb *attrs)
 {
 	Member	   *m = op->m;
-	Datum		v[6];
-	char		n[6];
+	Datum		v[7];
+	char		n[7];
 	uint64		nrows;
 	uint64		i;
 	bool		isnull;
@@ -637,36 +629,29 @@ challenge_purchase(Op *op, EntryRow *purchase, Jsonb *attrs)
 		Numeric		value;
 		const char *bucket = NULL;
 
+		if (strcmp(c->goal, "stores") == 0)
+			bucket = c->store;	/* a purchase without a store counts for no store */
+		else if (strcmp(c->goal, "streak_weeks") == 0)
+			bucket = c->week;
+		memset(n, ' ', sizeof(n));
 		v[0] = Int64GetDatum(m->id);
 		v[1] = Int64GetDatum(c->id);
 		v[2] = TimestampTzGetDatum(c->ps);
 		v[3] = TimestampTzGetDatum(c->pe);
 		v[4] = NumericGetDatum(purchase->amount);
-		ly_run(&q_progress_add, v, NULL, 1);
+		v[5] = Int64GetDatum(purchase->id);
+		if (bucket)
+			v[6] = CStringGetTextDatum(bucket);
+		else
+			n[6] = 'n';
+		ly_run(&q_progress_add, v, n, 1);
 		purchases = ly_get_int64(0, 1);
 		spend = ly_get_numeric(0, 2);
 		stores = ly_get_int64(0, 3);
 		streak = ly_get_int64(0, 4);
 		completed = DatumGetBool(ly_get(0, 5, &isnull));
-
-		if (strcmp(c->goal, "stores") == 0)
-			bucket = c->store;	/* a purchase without a store counts for no store */
-		else if (strcmp(c->goal, "streak_weeks") == 0)
-			bucket = c->week;
 		if (bucket && tally(m, c->id, c->ps, bucket, 1))
 			recount(m, c->id, c->ps, c->goal, &stores, &streak);
-
-		memset(n, ' ', sizeof(n));
-		v[0] = Int64GetDatum(m->id);
-		v[1] = Int64GetDatum(purchase->id);
-		v[2] = Int64GetDatum(c->id);
-		v[3] = TimestampTzGetDatum(c->ps);
-		v[4] = NumericGetDatum(purchase->amount);
-		if (bucket)
-			v[5] = CStringGetTextDatum(bucket);
-		else
-			n[5] = 'n';
-		ly_run(&q_credit, v, n, 0);
 
 		if (completed)
 			continue;
