@@ -195,7 +195,7 @@ static LyQuery q_add_stamps = {
 /* the cards this purchase filled, on the member's card and in its log row */
 static LyQuery q_card_completed = {
 	"WITH log AS (UPDATE loyalty.stamp SET completed = $3, reward_entry_id = $4, voucher_ids = $5 "
-	"              WHERE member_id = $1 AND entry_id = $6 AND card_id = $2) "
+	"              WHERE member_id = $1 AND purchase_entry_id = $6 AND entry_id = $6 AND card_id = $2) "
 	"UPDATE loyalty.member_stamp_card SET completed = completed + $3 WHERE member_id = $1 AND card_id = $2",
 	6, {INT8OID, INT8OID, INT4OID, INT8OID, INT8ARRAYOID, INT8OID}, NULL};
 

@@ -2,7 +2,9 @@
 -- Engagement: stamp cards, challenges and badges (src/engagement.c)
 -- ---------------------------------------------------------------------------
 -- Definitions are admin tables; progress tables are written only by the purchase
--- and refund hooks (earn and reverse), under the member's lock.
+-- and refund hooks (earn and reverse), under the member's lock. Like the ledger,
+-- the tables every purchase writes carry no foreign keys: each check would cost a
+-- query per purchase, and only the C core writes them.
 
 CREATE SEQUENCE loyalty.stamp_card_id_seq;
 -- A stamp card: what earns a stamp (`per`, `attrs_match`, `line_match`,
@@ -34,13 +36,13 @@ ALTER SEQUENCE loyalty.stamp_card_id_seq OWNED BY loyalty.stamp_card.id;
 -- rewarded. The card in hand holds stamps - completed * stamps_needed, which a
 -- refund across a completed card can make negative (a debt, see README).
 CREATE TABLE loyalty.member_stamp_card (
-    member_id  bigint NOT NULL REFERENCES loyalty.member,
-    card_id    bigint NOT NULL REFERENCES loyalty.stamp_card,
+    member_id  bigint NOT NULL,
+    card_id    bigint NOT NULL,
     stamps     bigint NOT NULL DEFAULT 0,
     completed  integer NOT NULL DEFAULT 0,
     updated_at timestamptz NOT NULL,
     PRIMARY KEY (member_id, card_id)
-);
+) WITH (fillfactor = 80);   -- room for HOT updates: every stamp updates the row
 
 -- Every stamp movement: + by a purchase (entry_id = the purchase), - by a
 -- refund (entry_id = the reverse entry). A refund takes back what its purchase
@@ -55,9 +57,8 @@ CREATE TABLE loyalty.stamp (
     completed         integer NOT NULL DEFAULT 0,   -- cards this movement filled
     reward_entry_id   bigint,                       -- the award entry it wrote
     voucher_ids       bigint[],                     -- the vouchers it issued
-    PRIMARY KEY (member_id, entry_id, card_id)
+    PRIMARY KEY (member_id, purchase_entry_id, entry_id, card_id)
 );
-CREATE INDEX stamp_purchase ON loyalty.stamp (member_id, purchase_entry_id);
 
 CREATE SEQUENCE loyalty.challenge_id_seq;
 -- A challenge: a goal over a period; completing it pays points and/or a badge.
@@ -88,8 +89,8 @@ ALTER SEQUENCE loyalty.challenge_id_seq OWNED BY loyalty.challenge.id;
 -- in the program's time zone, the fixed window, or all time), kept
 -- incrementally by the purchase and refund hooks.
 CREATE TABLE loyalty.challenge_progress (
-    member_id       bigint NOT NULL REFERENCES loyalty.member,
-    challenge_id    bigint NOT NULL REFERENCES loyalty.challenge,
+    member_id       bigint NOT NULL,
+    challenge_id    bigint NOT NULL,
     period_start    timestamptz NOT NULL,
     period_end      timestamptz NOT NULL,
     purchases       integer NOT NULL DEFAULT 0,
@@ -100,7 +101,7 @@ CREATE TABLE loyalty.challenge_progress (
     completed_by    bigint,                       -- the purchase entry that completed it
     reward_entry_id bigint,
     PRIMARY KEY (member_id, challenge_id, period_start)
-);
+) WITH (fillfactor = 80);
 
 -- Purchases per store (goal stores) or per local week (goal streak_weeks),
 -- bucket = the store, or the Monday of the week as YYYY-MM-DD.
@@ -111,7 +112,7 @@ CREATE TABLE loyalty.challenge_tally (
     bucket       text NOT NULL,
     purchases    integer NOT NULL,
     PRIMARY KEY (member_id, challenge_id, period_start, bucket)
-);
+) WITH (fillfactor = 80);
 
 -- What each purchase added to each challenge, so its refund takes back exactly that.
 CREATE TABLE loyalty.challenge_credit (
