@@ -483,8 +483,11 @@ DECLARE
     m  loyalty.member := loyalty.engagement_member(member);
     tz text;
 BEGIN
-    IF at IS NULL OR NOT isfinite(at) THEN
-        RAISE EXCEPTION 'at must be a finite timestamp' USING ERRCODE = 'LY033';
+    IF at IS NULL THEN
+        RAISE EXCEPTION 'at must not be null' USING ERRCODE = 'LY034';
+    END IF;
+    IF NOT isfinite(at) THEN
+        RAISE EXCEPTION 'business time must be finite' USING ERRCODE = 'LY033';
     END IF;
     SELECT p.timezone INTO tz FROM loyalty.program p WHERE p.id = m.program_id;
     -- the period instance of each active challenge that contains `at`
@@ -536,3 +539,82 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION loyalty.member_badges(bigint) IS 'the badges a member holds, and when';
+
+-- What must hold between the engagement tables and the ledger; no rows when all is well.
+CREATE FUNCTION loyalty.check_engagement()
+    RETURNS TABLE (member_id bigint, invariant text, detail text)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    -- a member's card is the sum of its stamp log
+    SELECT s.member_id, 'stamp_card_log',
+           format('card %s holds %s stamps, %s completed; its log says %s and %s', s.card_id,
+                  s.stamps, s.completed, coalesce(l.stamps, 0), coalesce(l.completed, 0))
+      FROM loyalty.member_stamp_card s
+      LEFT JOIN (SELECT g.member_id, g.card_id, sum(g.stamps) AS stamps, sum(g.completed) AS completed
+                   FROM loyalty.stamp g GROUP BY g.member_id, g.card_id) l
+        ON l.member_id = s.member_id AND l.card_id = s.card_id
+     WHERE s.stamps <> coalesce(l.stamps, 0) OR s.completed <> coalesce(l.completed, 0)
+    UNION ALL
+    SELECT l.member_id, 'stamp_log_orphan', format('card %s has a log but no card row', l.card_id)
+      FROM (SELECT DISTINCT g.member_id, g.card_id FROM loyalty.stamp g) l
+     WHERE NOT EXISTS (SELECT FROM loyalty.member_stamp_card s WHERE s.member_id = l.member_id AND s.card_id = l.card_id)
+    UNION ALL
+    -- refunds never take back more stamps than their purchase gave
+    SELECT g.member_id, 'stamps_overtaken',
+           format('purchase %s, card %s: %s stamps net', g.purchase_entry_id, g.card_id, sum(g.stamps))
+      FROM loyalty.stamp g GROUP BY g.member_id, g.purchase_entry_id, g.card_id HAVING sum(g.stamps) < 0
+    UNION ALL
+    -- every card completed was paid once: points in award entries, or one voucher each
+    SELECT s.member_id, 'stamp_card_paid', format('card %s: %s completed, %s paid', s.card_id, s.completed, p.paid)
+      FROM loyalty.member_stamp_card s
+      JOIN loyalty.stamp_card c ON c.id = s.card_id
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN c.reward_points IS NOT NULL
+                       THEN (SELECT coalesce(sum(e.points), 0) FROM loyalty.stamp l
+                               JOIN loyalty.entry e ON e.member_id = l.member_id AND e.id = l.reward_entry_id
+                              WHERE l.member_id = s.member_id AND l.card_id = s.card_id) / c.reward_points
+                       ELSE (SELECT count(*) FROM loyalty.stamp l
+                               JOIN loyalty.voucher v ON v.member_id = l.member_id AND v.id = ANY (l.voucher_ids)
+                              WHERE l.member_id = s.member_id AND l.card_id = s.card_id) END AS paid) p
+     WHERE s.completed <> p.paid
+    UNION ALL
+    -- a challenge's progress is the sum of what its purchases still count
+    SELECT p.member_id, 'challenge_progress',
+           format('challenge %s from %s: %s purchases, spend %s; credits say %s and %s', p.challenge_id,
+                  p.period_start, p.purchases, p.spend, coalesce(c.n, 0), coalesce(c.spend, 0))
+      FROM loyalty.challenge_progress p
+      LEFT JOIN (SELECT r.member_id, r.challenge_id, r.period_start, count(*) FILTER (WHERE r.counted) AS n,
+                        sum(r.amount - r.refunded) AS spend
+                   FROM loyalty.challenge_credit r GROUP BY r.member_id, r.challenge_id, r.period_start) c
+        ON c.member_id = p.member_id AND c.challenge_id = p.challenge_id AND c.period_start = p.period_start
+     WHERE p.purchases <> coalesce(c.n, 0) OR p.spend <> coalesce(c.spend, 0)
+    UNION ALL
+    SELECT t.member_id, 'challenge_tally',
+           format('challenge %s from %s, bucket %s: %s purchases; credits say %s', t.challenge_id,
+                  t.period_start, t.bucket, t.purchases,
+                  (SELECT count(*) FROM loyalty.challenge_credit r
+                    WHERE r.member_id = t.member_id AND r.challenge_id = t.challenge_id
+                      AND r.period_start = t.period_start AND r.bucket = t.bucket AND r.counted))
+      FROM loyalty.challenge_tally t
+     WHERE t.purchases <> (SELECT count(*) FROM loyalty.challenge_credit r
+                            WHERE r.member_id = t.member_id AND r.challenge_id = t.challenge_id
+                              AND r.period_start = t.period_start AND r.bucket = t.bucket AND r.counted)
+    UNION ALL
+    -- a completion with points has its award entry; none without
+    SELECT p.member_id, 'challenge_paid', format('challenge %s from %s', p.challenge_id, p.period_start)
+      FROM loyalty.challenge_progress p JOIN loyalty.challenge c ON c.id = p.challenge_id
+     WHERE (p.completed_at IS NULL AND p.reward_entry_id IS NOT NULL)
+        OR (p.completed_at IS NOT NULL AND c.reward_points IS NOT NULL
+            AND NOT EXISTS (SELECT FROM loyalty.entry e WHERE e.member_id = p.member_id AND e.id = p.reward_entry_id
+                              AND e.kind = 'award' AND e.points = c.reward_points))
+    UNION ALL
+    -- a badge comes from a completion of its challenge
+    SELECT b.member_id, 'badge_unearned', format('badge %s from challenge %s', b.badge, b.challenge_id)
+      FROM loyalty.member_badge b
+     WHERE NOT EXISTS (SELECT FROM loyalty.challenge_progress p
+                        WHERE p.member_id = b.member_id AND p.challenge_id = b.challenge_id
+                          AND p.completed_at IS NOT NULL);
+END;
+COMMENT ON FUNCTION loyalty.check_engagement() IS
+    'engagement invariants: cards match their stamp log and were paid once, challenge progress matches its credits';

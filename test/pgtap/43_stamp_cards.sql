@@ -6,7 +6,7 @@
 BEGIN;
 SET LOCAL timezone = 'UTC';
 SET LOCAL datestyle = 'ISO';
-SELECT plan(87);
+SELECT plan(96);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT m.id FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id
@@ -184,6 +184,18 @@ SELECT throws_ok($$SELECT loyalty.add_stamp_card('tap43', 'coffee', 3, '{}', '{"
 SELECT throws_ok($$SELECT loyalty.stamp_cards(-1)$$, 'LY002', NULL, 'stamp_cards of an unknown member -> LY002');
 SELECT is((SELECT count(*) FROM loyalty.stamp_card), 4::bigint, 'no hostile definition wrote anything');
 
+UPDATE loyalty.member_stamp_card SET completed = completed + 1 WHERE member_id = pg_temp.m('bob') AND card_id = (SELECT id FROM loyalty.stamp_card WHERE code = 'pastry');
+SELECT results_eq($$SELECT invariant FROM loyalty.check_engagement() ORDER BY 1$$, $$VALUES ('stamp_card_log'), ('stamp_card_paid')$$,
+                  'check_engagement sees a completion without its log row and its reward');
+UPDATE loyalty.member_stamp_card SET completed = completed - 1 WHERE member_id = pg_temp.m('bob') AND card_id = (SELECT id FROM loyalty.stamp_card WHERE code = 'pastry');
+SELECT is_empty('SELECT * FROM loyalty.check_engagement()', 'engagement invariants hold');
+SELECT throws_ok($$SELECT loyalty.add_stamp_card('tap43', repeat('x', 100000), 3, '{}', '{"points": 1}')$$, 'LY037', NULL, 'a 100 000-byte code -> LY037');
+SELECT throws_ok($$SELECT loyalty.add_stamp_card('tap43', 'x', 3, '{}', '{"points": 1}', repeat('n', 513))$$, 'LY037', NULL, 'a 513-byte name -> LY037');
+SELECT throws_ok($$SELECT loyalty.add_stamp_card(NULL, 'x', 3, '{}', '{"points": 1}')$$, 'LY034', NULL, 'program NULL -> LY034');
+SELECT throws_ok($$SELECT loyalty.add_stamp_card('tap43', 'x', NULL, '{}', '{"points": 1}')$$, 'LY034', NULL, 'stamps_needed NULL -> LY034');
+SELECT throws_ok($$SELECT loyalty.add_stamp_card('tap43', 'x', 3, NULL, '{"points": 1}')$$, 'LY034', NULL, 'match NULL -> LY034');
+SELECT throws_ok($$SELECT loyalty.add_stamp_card('tap43', 'x', 3, '{}', '{"points": 1e400}')$$, 'LY122', NULL, 'points 1e400 -> LY122');
+SELECT throws_ok($$SELECT * FROM loyalty.stamp_cards(NULL)$$, 'LY034', NULL, 'stamp_cards(NULL) -> LY034');
 SELECT is_empty('SELECT * FROM loyalty.check_invariants()', 'invariants hold');
 
 SELECT * FROM finish();

@@ -6,7 +6,7 @@
 BEGIN;
 SET LOCAL timezone = 'UTC';
 SET LOCAL datestyle = 'ISO';
-SELECT plan(88);
+SELECT plan(96);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT m.id FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id
@@ -181,6 +181,22 @@ SELECT throws_ok($$SELECT loyalty.add_challenge('tap44', 'tour', '{"goal": "purc
                  'LY041', NULL, 'duplicate code -> LY041');
 SELECT is((SELECT count(*) FROM loyalty.challenge), 5::bigint, 'no hostile definition wrote anything');
 
+UPDATE loyalty.challenge_progress SET purchases = purchases + 1 WHERE member_id = pg_temp.m('fay');
+SELECT results_eq($$SELECT invariant FROM loyalty.check_engagement()$$, $$VALUES ('challenge_progress')$$,
+                  'check_engagement sees progress that its credits do not explain');
+UPDATE loyalty.challenge_progress SET purchases = purchases - 1 WHERE member_id = pg_temp.m('fay');
+SELECT is_empty('SELECT * FROM loyalty.check_engagement()', 'engagement invariants hold');
+SELECT throws_ok($$SELECT loyalty.add_challenge('tap44', 'x', '{"goal": "spend", "target": 1e400, "period": "month", "reward": {"points": 1}}')$$,
+                 'LY123', NULL, 'target 1e400 -> LY123');
+SELECT throws_ok($$SELECT loyalty.add_challenge('tap44', 'x', '{"goal": "purchases", "target": 3, "period": {"from": "2026-01-01", "to": "infinity"}, "reward": {"points": 1}}')$$,
+                 'LY123', NULL, 'an endless fixed period -> LY123');
+SELECT throws_ok($$SELECT loyalty.add_challenge('tap44', 'x', '{"goal": "purchases", "target": 3, "period": {"from": "2026-01-01", "to": "300000-01-01"}, "reward": {"points": 1}}')$$,
+                 'LY123', NULL, 'a period out of timestamp range -> LY123');
+SELECT throws_ok($$SELECT loyalty.add_challenge('tap44', repeat('x', 100000), '{"goal": "purchases", "target": 3, "period": "month", "reward": {"points": 1}}')$$,
+                 'LY037', NULL, 'a 100 000-byte code -> LY037');
+SELECT throws_ok($$SELECT loyalty.add_challenge('tap44', 'x', '{"goal": "purchases", "target": 3, "period": "month", "reward": {"badge": 5}}')$$,
+                 'LY122', NULL, 'badge not a string -> LY122');
+SELECT throws_ok($$SELECT * FROM loyalty.challenge_progress(pg_temp.m('ivy'), NULL)$$, 'LY034', NULL, 'at NULL -> LY034');
 SELECT is_empty('SELECT * FROM loyalty.check_invariants()', 'invariants hold');
 
 SELECT * FROM finish();
