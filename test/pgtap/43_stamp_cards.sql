@@ -6,7 +6,7 @@
 BEGIN;
 SET LOCAL timezone = 'UTC';
 SET LOCAL datestyle = 'ISO';
-SELECT plan(96);
+SELECT plan(101);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT m.id FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id
@@ -147,6 +147,25 @@ UPDATE loyalty.reward SET stock = 0 WHERE code = 'free-latte';
 SELECT lives_ok($$SELECT loyalty.earn(pg_temp.m('dan'), 10, 'd3', '2026-03-02', '{"lines": [{"category": "coffee", "qty": 1e9}]}')$$,
                 'd3: a billion cups');
 SELECT is(pg_temp.card(pg_temp.m('dan'), 'cups'), '2/4/0/250/1002', 'capped at 1000 stamps per purchase and card');
+
+-- ---- an application role that cannot see keys, vouchers or rewards still fills a voucher card ----
+UPDATE loyalty.reward SET stock = 1 WHERE code = 'free-latte';
+SELECT loyalty.enroll('tap43', 'eve', '2026-03-01');
+SELECT pg_temp.m('eve') AS mid_eve \gset
+CREATE ROLE tap43_app NOLOGIN;
+GRANT USAGE ON SCHEMA loyalty TO tap43_app;
+GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA loyalty TO tap43_app;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA loyalty TO tap43_app;
+REVOKE ALL ON loyalty.voucher_key, loyalty.voucher, loyalty.reward FROM tap43_app;
+REVOKE ALL ON SEQUENCE loyalty.voucher_id_seq FROM tap43_app;
+SET LOCAL ROLE tap43_app;
+SELECT throws_ok('SELECT * FROM loyalty.voucher', '42501', NULL, 'app role: SELECT on voucher -> 42501');
+SELECT lives_ok(format($$SELECT loyalty.earn(%s, 10, 'e1', '2026-03-02', '{"lines": [{"category": "coffee", "qty": 4}]}')$$, :mid_eve),
+                'app role: a purchase that fills a voucher card');
+SELECT is(current_user::text, 'tap43_app', 'the caller is still the app role afterwards');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM loyalty.voucher WHERE member_id = pg_temp.m('eve')), 1::bigint, 'its voucher was issued');
+SELECT is(pg_temp.card(pg_temp.m('eve'), 'cups'), '0/4/1/0/4', 'and its card completed');
 
 -- ---- the definition cache follows new and deactivated cards ----
 SELECT loyalty.create_program('tap43b', 'No cards yet', '{}');
