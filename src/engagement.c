@@ -119,9 +119,16 @@ program_flags(int64 program_id)
 
 /* ---- derived ledger entries ---- */
 
+static LyQuery q_key_taken = {
+	"SELECT FROM loyalty.entry WHERE member_id = $1 AND idempotency_key = $2", 2, {INT8OID, TEXTOID}, NULL};
+
 /*
  * An award entry derived from a purchase: the points (if any) become a lot
- * available at once with the program's expiry, like award().
+ * available at once with the program's expiry, like award(). Its key is
+ * "<purchase key>/<suffix>"; should the application already have used that key
+ * for something else, "#2", "#3"... is appended: the hook never runs twice for
+ * one purchase and refunds find the entry by id, so any free key will do, and a
+ * purchase is never refused over a key it did not choose.
  */
 static int64
 write_award(Op *op, EntryRow *purchase, int64 entry_id, const char *suffix, int64 points,
@@ -130,6 +137,7 @@ write_award(Op *op, EntryRow *purchase, int64 entry_id, const char *suffix, int6
 	Member	   *m = op->m;
 	NewLot		lot = {0};
 	EntryRow	e = {0};
+	int			i;
 
 	if (points > 0)
 	{
@@ -144,6 +152,14 @@ write_award(Op *op, EntryRow *purchase, int64 entry_id, const char *suffix, int6
 	e.points = points;
 	e.at = op->at;
 	e.key = psprintf("%s/%s", purchase->key, suffix);
+	for (i = 2;; i++)
+	{
+		Datum		v[2] = {Int64GetDatum(m->id), CStringGetTextDatum(e.key)};
+
+		if (ly_run(&q_key_taken, v, NULL, 1) == 0)
+			break;
+		e.key = psprintf("%s/%s#%d", purchase->key, suffix, i);
+	}
 	e.request = ly_jsonb(psprintf("{\"derived_from\": " INT64_FORMAT ", \"what\": %s}",
 								  purchase->id, ly_json_str(suffix)));
 	e.reason = reason;

@@ -6,7 +6,7 @@
 BEGIN;
 SET LOCAL timezone = 'UTC';
 SET LOCAL datestyle = 'ISO';
-SELECT plan(101);
+SELECT plan(104);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT m.id FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id
@@ -175,8 +175,13 @@ SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('cat'), 10, 'c1', '2026-03-02')), '1
 SELECT loyalty.add_stamp_card('tap43b', 'every', 1, '{}', '{"points": 5}');
 SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('cat'), 10, 'c2', '2026-03-02')), '10/25/0/base/f',
           'c2: a card added since is used at once (one stamp fills it)');
+SELECT is(pg_temp.rc(loyalty.award(pg_temp.m('cat'), 1, 'squatter', 'c9/stamp-card/every', '2026-03-02')), '1/26/0/base/f',
+          'the application happens to use the key a reward of purchase c9 would take');
+SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('cat'), 10, 'c9', '2026-03-02')), '10/41/0/base/f', 'c9 still earns and fills the card');
+SELECT is((SELECT idempotency_key FROM loyalty.entry WHERE member_id = pg_temp.m('cat') AND reason = 'stamp card every' ORDER BY id DESC LIMIT 1),
+          'c9/stamp-card/every#2', 'its reward took the next free key');
 UPDATE loyalty.stamp_card SET active = false WHERE code = 'every';
-SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('cat'), 10, 'c3', '2026-03-02')), '10/35/0/base/f', 'c3: a deactivated card stamps nothing');
+SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('cat'), 10, 'c3', '2026-03-02')), '10/51/0/base/f', 'c3: a deactivated card stamps nothing');
 
 -- ---- hostile definitions: each its SQLSTATE, nothing written ----
 SELECT throws_ok($$SELECT loyalty.add_stamp_card('tap43', 'x', 0, '{}', '{"points": 1}')$$, 'LY121', NULL, 'zero stamps -> LY121');
