@@ -174,39 +174,42 @@ write_award(Op *op, EntryRow *purchase, int64 entry_id, const char *suffix, int6
 /* ---- stamp cards ---- */
 
 /*
- * The stamps this purchase gives on each active card of the program. A card
- * counts purchases whose attrs contain its attrs_match and whose amount reaches
- * min_amount; per purchase it gives 1 (if line_match is set, only when a line
- * matches), per line 1 for each matching line, per qty the sum of the matching
- * lines' qty (whole units; a line without qty counts 1).
+ * One statement per purchase: the stamps it gives on each active card of the
+ * program, logged and added to the member's cards, with the cards' new counts.
+ * A card counts purchases whose attrs contain its attrs_match and whose amount
+ * reaches min_amount; per purchase it gives 1 (if line_match is set, only when a
+ * line matches), per line 1 for each matching line, per qty the sum of the
+ * matching lines' qty (whole units; a line without qty counts 1).
  */
 static LyQuery q_card_stamps = {
 	"WITH lines AS ("
 	"  SELECT l FROM jsonb_array_elements(CASE WHEN jsonb_typeof($2 -> 'lines') = 'array' "
 	"                                          THEN $2 -> 'lines' ELSE '[]' END) AS l "
-	"   WHERE jsonb_typeof(l) = 'object') "
-	"SELECT c.id, c.code, c.stamps_needed, c.reward_points, c.reward_id, "
-	"       least(CASE c.per "
-	"         WHEN 'purchase' THEN CASE WHEN c.line_match IS NULL "
-	"                                     OR EXISTS (SELECT FROM lines WHERE l @> c.line_match) THEN 1 ELSE 0 END "
-	"         WHEN 'line' THEN (SELECT count(*) FROM lines WHERE l @> coalesce(c.line_match, '{}')) "
-	"         ELSE (SELECT coalesce(sum(CASE WHEN NOT l ? 'qty' THEN 1 "
-	"                                        WHEN jsonb_typeof(l -> 'qty') = 'number' AND (l ->> 'qty')::numeric >= 1 "
-	"                                        THEN least(floor((l ->> 'qty')::numeric), $4) ELSE 0 END), 0) "
-	"                 FROM lines WHERE l @> coalesce(c.line_match, '{}')) END, $4)::integer "
-	"  FROM loyalty.stamp_card c "
-	" WHERE c.program_id = $1 AND c.active AND $2 @> c.attrs_match AND $3 >= c.min_amount "
-	" ORDER BY c.id", 4, {INT8OID, JSONBOID, NUMERICOID, INT4OID}, NULL};
-
-/* the purchase's stamps: logged, and added to the member's card, in one statement */
-static LyQuery q_add_stamps = {
-	"WITH log AS (INSERT INTO loyalty.stamp (member_id, entry_id, card_id, purchase_entry_id, at, stamps) "
-	"             VALUES ($1, $5, $2, $5, $4, $3)) "
-	"INSERT INTO loyalty.member_stamp_card AS s (member_id, card_id, stamps, completed, updated_at) "
-	"VALUES ($1, $2, $3, 0, $4) "
-	"ON CONFLICT (member_id, card_id) DO UPDATE SET stamps = s.stamps + excluded.stamps, "
-	"                                               updated_at = excluded.updated_at "
-	"RETURNING stamps, completed", 5, {INT8OID, INT8OID, INT4OID, TIMESTAMPTZOID, INT8OID}, NULL};
+	"   WHERE jsonb_typeof(l) = 'object'), "
+	"hit AS ("
+	"  SELECT c.id, c.code, c.stamps_needed, c.reward_points, c.reward_id, "
+	"         least(CASE c.per "
+	"           WHEN 'purchase' THEN CASE WHEN c.line_match IS NULL "
+	"                                       OR EXISTS (SELECT FROM lines WHERE l @> c.line_match) THEN 1 ELSE 0 END "
+	"           WHEN 'line' THEN (SELECT count(*) FROM lines WHERE l @> coalesce(c.line_match, '{}')) "
+	"           ELSE (SELECT coalesce(sum(CASE WHEN NOT l ? 'qty' THEN 1 "
+	"                                          WHEN jsonb_typeof(l -> 'qty') = 'number' AND (l ->> 'qty')::numeric >= 1 "
+	"                                          THEN least(floor((l ->> 'qty')::numeric), $4) ELSE 0 END), 0) "
+	"                   FROM lines WHERE l @> coalesce(c.line_match, '{}')) END, $4)::integer AS n "
+	"    FROM loyalty.stamp_card c "
+	"   WHERE c.program_id = $1 AND c.active AND $2 @> c.attrs_match AND $3 >= c.min_amount), "
+	"log AS ("
+	"  INSERT INTO loyalty.stamp (member_id, entry_id, card_id, purchase_entry_id, at, stamps) "
+	"  SELECT $5, $6, hit.id, $6, $7, hit.n FROM hit WHERE hit.n > 0), "
+	"card AS ("
+	"  INSERT INTO loyalty.member_stamp_card AS s (member_id, card_id, stamps, completed, updated_at) "
+	"  SELECT $5, hit.id, hit.n, 0, $7 FROM hit WHERE hit.n > 0 "
+	"  ON CONFLICT (member_id, card_id) DO UPDATE SET stamps = s.stamps + excluded.stamps, "
+	"                                                 updated_at = excluded.updated_at "
+	"  RETURNING s.card_id, s.stamps, s.completed) "
+	"SELECT hit.id, hit.code, hit.stamps_needed, hit.reward_points, hit.reward_id, card.stamps, card.completed "
+	"  FROM hit JOIN card ON card.card_id = hit.id ORDER BY hit.id",
+	7, {INT8OID, JSONBOID, NUMERICOID, INT4OID, INT8OID, INT8OID, TIMESTAMPTZOID}, NULL};
 
 /* the cards this purchase filled, on the member's card and in its log row */
 static LyQuery q_card_completed = {
@@ -227,7 +230,8 @@ typedef struct CardHit
 	int64		needed;
 	int64		reward_points;	/* 0: a catalog reward */
 	int64		reward_id;
-	int			stamps;
+	int64		stamps;			/* the member's net stamps on the card, this purchase's included */
+	int64		completed;
 } CardHit;
 
 static void
@@ -244,6 +248,9 @@ stamp_purchase(Op *op, EntryRow *purchase, Jsonb *attrs)
 	v[1] = JsonbPGetDatum(attrs);
 	v[2] = NumericGetDatum(purchase->amount);
 	v[3] = Int32GetDatum(MAX_STAMPS_PER_PURCHASE);
+	v[4] = Int64GetDatum(m->id);
+	v[5] = Int64GetDatum(purchase->id);
+	v[6] = TimestampTzGetDatum(op->at);
 	nrows = ly_run(&q_card_stamps, v, NULL, 0);
 	if (nrows == 0)
 		return;
@@ -258,29 +265,19 @@ stamp_purchase(Op *op, EntryRow *purchase, Jsonb *attrs)
 			hits[i].reward_points = 0;
 		if (!ly_get_int64_null(i, 5, &hits[i].reward_id))
 			hits[i].reward_id = 0;
-		hits[i].stamps = (int) ly_get_int64(i, 6);
+		hits[i].stamps = ly_get_int64(i, 6);
+		hits[i].completed = ly_get_int64(i, 7);
 	}
 
 	for (i = 0; i < nrows; i++)
 	{
 		CardHit    *c = &hits[i];
-		int64		stamps;
-		int64		completed;
+		int64		stamps = c->stamps;
+		int64		completed = c->completed;
 		int			done = 0;
 		int64		reward_entry = 0;
 		int64	   *vouchers = NULL;
 		int			k;
-
-		if (c->stamps <= 0)
-			continue;
-		v[0] = Int64GetDatum(m->id);
-		v[1] = Int64GetDatum(c->id);
-		v[2] = Int32GetDatum(c->stamps);
-		v[3] = TimestampTzGetDatum(op->at);
-		v[4] = Int64GetDatum(purchase->id);
-		ly_run(&q_add_stamps, v, NULL, 1);
-		stamps = ly_get_int64(0, 1);
-		completed = ly_get_int64(0, 2);
 
 		/* every full card pays once; a debt left by a refund is paid off first */
 		if (c->reward_points > 0)
@@ -450,38 +447,50 @@ stamp_refund(Op *op, EntryRow *refund, int64 purchase_id, Numeric amount, bool f
 /* ---- challenges ---- */
 
 /*
- * The active challenges this purchase counts for, with the period instance that
- * contains it: the calendar month or week (from Monday) in the program's time
- * zone, the fixed window, or all time. Also the purchase's local week (the
- * bucket of streaks) and its store (attrs.store, the bucket of distinct stores).
+ * One statement per purchase: the active challenges it counts for, each with the
+ * period instance that contains it (the calendar month or week, from Monday, in
+ * the program's time zone; the fixed window; or all time) and its bucket (the
+ * store, attrs.store, for distinct stores; the local week for streaks). For each:
+ * the purchase's credit (what its refunds will take back), the purchase in its
+ * bucket, and the progress, returned with whether the bucket is new.
  */
 static LyQuery q_challenges = {
-	"SELECT c.id, c.code, c.goal, c.target, c.reward_points, c.badge, w.ps, w.pe, "
-	"       to_char(date_trunc('week', $3 AT TIME ZONE $4), 'YYYY-MM-DD'), "
-	"       CASE WHEN jsonb_typeof($2 -> 'store') IN ('string', 'number') THEN $2 ->> 'store' END "
-	"  FROM loyalty.challenge c, LATERAL ("
-	"       SELECT CASE c.period "
-	"                WHEN 'month' THEN date_trunc('month', $3 AT TIME ZONE $4) AT TIME ZONE $4 "
-	"                WHEN 'week' THEN date_trunc('week', $3 AT TIME ZONE $4) AT TIME ZONE $4 "
-	"                WHEN 'fixed' THEN c.starts_at ELSE '-infinity'::timestamptz END AS ps, "
-	"              CASE c.period "
-	"                WHEN 'month' THEN (date_trunc('month', $3 AT TIME ZONE $4) + interval '1 month') AT TIME ZONE $4 "
-	"                WHEN 'week' THEN (date_trunc('week', $3 AT TIME ZONE $4) + interval '7 days') AT TIME ZONE $4 "
-	"                WHEN 'fixed' THEN c.ends_at ELSE 'infinity'::timestamptz END AS pe) w "
-	" WHERE c.program_id = $1 AND c.active AND $2 @> c.attrs_match AND $5 >= c.min_amount "
-	"   AND (c.period <> 'fixed' OR ($3 >= c.starts_at AND $3 < c.ends_at)) "
-	" ORDER BY c.id", 5, {INT8OID, JSONBOID, TIMESTAMPTZOID, TEXTOID, NUMERICOID}, NULL};
-
-/* the purchase's credit (for its refunds) and its progress, in one statement */
-static LyQuery q_progress_add = {
-	"WITH credit AS (INSERT INTO loyalty.challenge_credit (member_id, purchase_entry_id, challenge_id, "
-	"                       period_start, amount, bucket) VALUES ($1, $6, $2, $3, $5, $7)) "
-	"INSERT INTO loyalty.challenge_progress AS p (member_id, challenge_id, period_start, period_end, purchases, spend) "
-	"VALUES ($1, $2, $3, $4, 1, $5) "
-	"ON CONFLICT (member_id, challenge_id, period_start) "
-	"DO UPDATE SET purchases = p.purchases + 1, spend = p.spend + excluded.spend "
-	"RETURNING purchases, spend, stores, streak, completed_at IS NOT NULL",
-	7, {INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, NUMERICOID, INT8OID, TEXTOID}, NULL};
+	"WITH hit AS ("
+	"  SELECT c.id, c.code, c.goal, c.target, c.reward_points, c.badge, w.ps, w.pe, "
+	"         CASE c.goal "
+	"           WHEN 'stores' THEN CASE WHEN jsonb_typeof($2 -> 'store') IN ('string', 'number') THEN $2 ->> 'store' END "
+	"           WHEN 'streak_weeks' THEN to_char(date_trunc('week', $3 AT TIME ZONE $4), 'YYYY-MM-DD') END AS bucket "
+	"    FROM loyalty.challenge c, LATERAL ("
+	"         SELECT CASE c.period "
+	"                  WHEN 'month' THEN date_trunc('month', $3 AT TIME ZONE $4) AT TIME ZONE $4 "
+	"                  WHEN 'week' THEN date_trunc('week', $3 AT TIME ZONE $4) AT TIME ZONE $4 "
+	"                  WHEN 'fixed' THEN c.starts_at ELSE '-infinity'::timestamptz END AS ps, "
+	"                CASE c.period "
+	"                  WHEN 'month' THEN (date_trunc('month', $3 AT TIME ZONE $4) + interval '1 month') AT TIME ZONE $4 "
+	"                  WHEN 'week' THEN (date_trunc('week', $3 AT TIME ZONE $4) + interval '7 days') AT TIME ZONE $4 "
+	"                  WHEN 'fixed' THEN c.ends_at ELSE 'infinity'::timestamptz END AS pe) w "
+	"   WHERE c.program_id = $1 AND c.active AND $2 @> c.attrs_match AND $5 >= c.min_amount "
+	"     AND (c.period <> 'fixed' OR ($3 >= c.starts_at AND $3 < c.ends_at))), "
+	"credit AS ("
+	"  INSERT INTO loyalty.challenge_credit (member_id, purchase_entry_id, challenge_id, period_start, amount, bucket) "
+	"  SELECT $6, $7, hit.id, hit.ps, $5, hit.bucket FROM hit), "
+	"tally AS ("
+	"  INSERT INTO loyalty.challenge_tally AS t (member_id, challenge_id, period_start, bucket, purchases) "
+	"  SELECT $6, hit.id, hit.ps, hit.bucket, 1 FROM hit WHERE hit.bucket IS NOT NULL "
+	"  ON CONFLICT (member_id, challenge_id, period_start, bucket) DO UPDATE SET purchases = t.purchases + 1 "
+	"  RETURNING t.challenge_id, t.purchases = 1 AS fresh), "
+	"progress AS ("
+	"  INSERT INTO loyalty.challenge_progress AS p (member_id, challenge_id, period_start, period_end, purchases, spend) "
+	"  SELECT $6, hit.id, hit.ps, hit.pe, 1, $5 FROM hit "
+	"  ON CONFLICT (member_id, challenge_id, period_start) "
+	"  DO UPDATE SET purchases = p.purchases + 1, spend = p.spend + excluded.spend "
+	"  RETURNING p.challenge_id, p.purchases, p.spend, p.stores, p.streak, p.completed_at IS NOT NULL AS completed) "
+	"SELECT hit.id, hit.code, hit.goal, hit.target, hit.reward_points, hit.badge, hit.ps, hit.pe, "
+	"       progress.purchases, progress.spend, progress.stores, progress.streak, progress.completed, "
+	"       coalesce(tally.fresh, false) "
+	"  FROM hit JOIN progress ON progress.challenge_id = hit.id "
+	"  LEFT JOIN tally ON tally.challenge_id = hit.id ORDER BY hit.id",
+	7, {INT8OID, JSONBOID, TIMESTAMPTZOID, TEXTOID, NUMERICOID, INT8OID, INT8OID}, NULL};
 
 static LyQuery q_tally = {
 	"INSERT INTO loyalty.challenge_tally AS t (member_id, challenge_id, period_start, bucket, purchases) "
@@ -525,8 +534,12 @@ typedef struct ChallengeHit
 	char	   *badge;			/* NULL: none */
 	TimestampTz ps;
 	TimestampTz pe;
-	char	   *week;
-	char	   *store;
+	int64		purchases;		/* the progress, this purchase included */
+	Numeric		spend;
+	int64		stores;
+	int64		streak;
+	bool		completed;		/* before this purchase */
+	bool		fresh;			/* its store or week had no purchase yet */
 } ChallengeHit;
 
 /* Re-count a period's distinct stores or streak after a bucket went from 0 to 1 or back. */
@@ -604,7 +617,6 @@ challenge_purchase(Op *op, EntryRow *purchase, Jsonb *attrs)
 {
 	Member	   *m = op->m;
 	Datum		v[7];
-	char		n[7];
 	uint64		nrows;
 	uint64		i;
 	bool		isnull;
@@ -615,9 +627,12 @@ challenge_purchase(Op *op, EntryRow *purchase, Jsonb *attrs)
 	v[2] = TimestampTzGetDatum(op->at);
 	v[3] = CStringGetTextDatum(m->prog->s.timezone);
 	v[4] = NumericGetDatum(purchase->amount);
+	v[5] = Int64GetDatum(m->id);
+	v[6] = Int64GetDatum(purchase->id);
 	nrows = ly_run(&q_challenges, v, NULL, 0);
 	if (nrows == 0)
 		return;
+	/* copy the rows out: every query below replaces SPI_tuptable */
 	hits = palloc0(sizeof(ChallengeHit) * nrows);
 	for (i = 0; i < nrows; i++)
 	{
@@ -630,55 +645,32 @@ challenge_purchase(Op *op, EntryRow *purchase, Jsonb *attrs)
 		hits[i].badge = ly_get_text(i, 6);
 		hits[i].ps = DatumGetTimestampTz(ly_get(i, 7, &isnull));
 		hits[i].pe = DatumGetTimestampTz(ly_get(i, 8, &isnull));
-		hits[i].week = ly_get_text(i, 9);
-		hits[i].store = ly_get_text(i, 10);
+		hits[i].purchases = ly_get_int64(i, 9);
+		hits[i].spend = ly_get_numeric(i, 10);
+		hits[i].stores = ly_get_int64(i, 11);
+		hits[i].streak = ly_get_int64(i, 12);
+		hits[i].completed = DatumGetBool(ly_get(i, 13, &isnull));
+		hits[i].fresh = DatumGetBool(ly_get(i, 14, &isnull));
 	}
 
 	for (i = 0; i < nrows; i++)
 	{
 		ChallengeHit *c = &hits[i];
-		int64		purchases;
-		Numeric		spend;
-		int64		stores;
-		int64		streak;
-		bool		completed;
 		Numeric		value;
-		const char *bucket = NULL;
 
-		if (strcmp(c->goal, "stores") == 0)
-			bucket = c->store;	/* a purchase without a store counts for no store */
-		else if (strcmp(c->goal, "streak_weeks") == 0)
-			bucket = c->week;
-		memset(n, ' ', sizeof(n));
-		v[0] = Int64GetDatum(m->id);
-		v[1] = Int64GetDatum(c->id);
-		v[2] = TimestampTzGetDatum(c->ps);
-		v[3] = TimestampTzGetDatum(c->pe);
-		v[4] = NumericGetDatum(purchase->amount);
-		v[5] = Int64GetDatum(purchase->id);
-		if (bucket)
-			v[6] = CStringGetTextDatum(bucket);
-		else
-			n[6] = 'n';
-		ly_run(&q_progress_add, v, n, 1);
-		purchases = ly_get_int64(0, 1);
-		spend = ly_get_numeric(0, 2);
-		stores = ly_get_int64(0, 3);
-		streak = ly_get_int64(0, 4);
-		completed = DatumGetBool(ly_get(0, 5, &isnull));
-		if (bucket && tally(m, c->id, c->ps, bucket, 1))
-			recount(m, c->id, c->ps, c->goal, &stores, &streak);
-
-		if (completed)
+		/* a store or week counted for the first time: distinct stores or streak may grow */
+		if (c->fresh)
+			recount(m, c->id, c->ps, c->goal, &c->stores, &c->streak);
+		if (c->completed)
 			continue;
 		if (strcmp(c->goal, "purchases") == 0)
-			value = int64_to_numeric(purchases);
+			value = int64_to_numeric(c->purchases);
 		else if (strcmp(c->goal, "spend") == 0)
-			value = spend;
+			value = c->spend;
 		else if (strcmp(c->goal, "stores") == 0)
-			value = int64_to_numeric(stores);
+			value = int64_to_numeric(c->stores);
 		else
-			value = int64_to_numeric(streak);
+			value = int64_to_numeric(c->streak);
 		if (ly_num_cmp(value, c->target) >= 0)
 			complete_challenge(op, purchase, c);
 	}
