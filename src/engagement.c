@@ -10,7 +10,9 @@
  * written once. Ledger entries written here (award entries for the points a
  * full card or a completed challenge pays) carry keys derived from the purchase
  * key ("<key>/stamp-card/<code>", "<key>/challenge/<code>"), unique per member
- * like every key, and point back to the purchase with ref_entry_id.
+ * like every key, and point back to the purchase with ref_entry_id. Refunds find
+ * what a purchase gave through the stamp log and the challenge credits, never
+ * through keys, and give back progress only: a reward paid stays paid.
  *
  * Programs without cards or challenges pay nothing on earn: each backend keeps
  * a small cache of which programs have any, dropped when the definitions change.
