@@ -59,6 +59,14 @@
 #define LY_NO_VOUCHER_KEY         MAKE_SQLSTATE('L','Y','0','9','7')
 #define LY_APPEND_ONLY            MAKE_SQLSTATE('L','Y','0','6','0')
 #define LY_INVALID_TRANSFER       MAKE_SQLSTATE('L','Y','0','6','1')
+/* earning rules, baskets, partners (rules.c, partners.c): LY100-LY119 */
+#define LY_INVALID_RULE           MAKE_SQLSTATE('L','Y','1','0','0')
+#define LY_UNKNOWN_RULE           MAKE_SQLSTATE('L','Y','1','0','1')
+#define LY_INVALID_LINES          MAKE_SQLSTATE('L','Y','1','0','2')
+#define LY_UNKNOWN_PARTNER        MAKE_SQLSTATE('L','Y','1','0','3')
+#define LY_INVALID_PARTNER        MAKE_SQLSTATE('L','Y','1','0','4')
+#define LY_INVALID_RETURN         MAKE_SQLSTATE('L','Y','1','0','5')
+#define LY_RULE_ENDED             MAKE_SQLSTATE('L','Y','1','0','6')
 
 /* Keys, codes and external references are indexed: bound them well below a btree row. */
 #define LY_MAX_KEY	512
@@ -375,6 +383,30 @@ extern void ly_referral_refund(Op *op, EntryRow *refund, int64 purchase_entry_id
 							   Numeric refunded_amount, bool full);
 /* segments.c: does the member belong to the segment right now */
 extern bool ly_member_in_segment(Member *m, int64 segment_id, TimestampTz at);
+
+/*
+ * ---- earning rules (rules.c) and partners (partners.c) ----
+ * ly_rules_earn computes a purchase's points (base, rule bonuses, basket lines),
+ * books cap usage, and appends its detail keys (", \"rules\": ...") to *detail.
+ * ly_rules_refund splits the points a refund takes back over the rules that gave
+ * them, gives cap usage back, and appends the refund's detail keys.
+ */
+extern int64 ly_rules_earn(Member *m, Numeric amount, Jsonb *attrs, TimestampTz at,
+						   Numeric tier_multiplier, StringInfo detail);
+typedef struct RuleTake
+{
+	int			n;
+	int64	   *rule;			/* rule ids */
+	int64	   *points;
+} RuleTake;
+extern void ly_rules_refund(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail,
+							int64 earned, int64 due, bool full, Numeric cumulative,
+							Numeric paid, RuleTake *cand, StringInfo detail);
+extern void ly_lines_return(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail,
+							Jsonb *ret, Numeric *amount, int64 *points, RuleTake *cand,
+							StringInfo detail);
+/* a partner named by earn's attrs or a redemption: id and price per point; errors LY103 */
+extern int64 ly_partner(int64 program_id, const char *code, Numeric *price);
 
 /* ---- outbox (outbox.c): events written in the caller's transaction ---- */
 /* kind: 'member_enrolled', 'tier_changed', 'voucher_issued', 'voucher_used',
