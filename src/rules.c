@@ -903,17 +903,18 @@ round_points(Numeric n, Rounding r, const char *what)
 	return ly_numeric_points(ly_div_rounded(n, int64_to_numeric(1), r), what);
 }
 
-static LyQuery q_usage = {
-	"SELECT u.rule_id, u.points FROM loyalty.rule_usage u "
-	"  JOIN unnest($2::bigint[], $3::timestamptz[]) AS t(rule_id, period_start) "
-	"    ON u.rule_id = t.rule_id AND u.period_start = t.period_start "
-	" WHERE u.member_id = $1", 3, {INT8OID, INT8ARRAYOID, TIMESTAMPTZARRAYOID}, NULL};
-
+/*
+ * Book what fits of `want` under a rule's cap in its period, and return it: one
+ * single-row statement (the SET expressions see the old usage). The member's
+ * lock makes the read and the write one step.
+ */
 static LyQuery q_use = {
-	"INSERT INTO loyalty.rule_usage AS u (member_id, rule_id, period_start, points) "
-	"SELECT $1, t.r, t.p, t.n FROM unnest($2::bigint[], $3::timestamptz[], $4::bigint[]) AS t(r, p, n) "
-	"ON CONFLICT (member_id, rule_id, period_start) DO UPDATE SET points = u.points + excluded.points",
-	4, {INT8OID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID}, NULL};
+	"INSERT INTO loyalty.rule_usage AS u (member_id, rule_id, period_start, points, last_given) "
+	"VALUES ($1, $2, $3, least($4, $5), least($4, $5)) "
+	"ON CONFLICT (member_id, rule_id, period_start) DO UPDATE "
+	"   SET points = u.points + least($4, greatest($5 - u.points, 0)), "
+	"       last_given = least($4, greatest($5 - u.points, 0)) "
+	"RETURNING last_given", 5, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID}, NULL};
 
 /* Lines of a basket: an array of objects with amount (>= 0) and qty (>= 1, default 1). */
 static Line *
@@ -1189,73 +1190,43 @@ ly_rules_earn(Member *m, Numeric amount, Jsonb *attrs, TimestampTz at, Numeric t
 			}
 	}
 
-	/* 4. caps: read the usage of the capped rules in one query, cut, book */
+	/* 4. caps: each capped rule gets what fits, booked at once */
+	for (i = 0; i < rs->n; i++)
 	{
-		int64	   *ids = palloc(sizeof(int64) * (rs->n + 1));
-		int64	   *pts = palloc(sizeof(int64) * (rs->n + 1));
-		TimestampTz *starts = palloc(sizeof(TimestampTz) * (rs->n + 1));
-		int			nc = 0;
+		Rule	   *r = &rs->rules[i];
+		Datum		v[5];
+		int64		room;
 
-		for (i = 0; i < rs->n; i++)
-			if (active[i] && rs->rules[i].cap != CAP_NONE && given[i] > 0)
-			{
-				period[i] = cap_start(rs->rules[i].cap, &tm, wday, p->tz);
-				ids[nc] = rs->rules[i].id;
-				starts[nc++] = period[i];
-			}
-		if (nc > 0)
+		if (!active[i] || r->cap == CAP_NONE || given[i] <= 0)
+			continue;
+		period[i] = cap_start(r->cap, &tm, wday, p->tz);
+		v[0] = Int64GetDatum(m->id);
+		v[1] = Int64GetDatum(r->id);
+		v[2] = TimestampTzGetDatum(period[i]);
+		v[3] = Int64GetDatum(given[i]);
+		v[4] = Int64GetDatum(r->cap_points);
+		if (ly_run(&q_use, v, NULL, 0) != 1)
+			elog(ERROR, "loyalty: cap usage of rule " INT64_FORMAT " not booked", r->id);
+		room = ly_get_int64(0, 1);
+		if (given[i] > room)
 		{
-			Datum		v[4] = {Int64GetDatum(m->id), ly_int8_array(ids, nc), ts_array(starts, nc), 0};
-			uint64		nu = ly_run(&q_usage, v, NULL, 0);
-			uint64		u;
-			int			n = 0;
+			/* cut the bonus first, then lines from the last */
+			int64		cut = given[i] - room;
 
-			for (i = 0; i < rs->n; i++)
+			capped[i] = cut;
+			given[i] = room;
+			if (bonus[i] >= cut)
+				bonus[i] -= cut, cut = 0;
+			else
+				cut -= bonus[i], bonus[i] = 0;
+			for (k = nl - 1; k >= 0 && cut > 0; k--)
 			{
-				Rule	   *r = &rs->rules[i];
-				int64		used = 0;
-				int64		room;
+				int64		c = Min(contrib[i][k], cut);
 
-				if (!active[i] || r->cap == CAP_NONE || given[i] <= 0)
-					continue;
-				for (u = 0; u < nu; u++)
-					if (ly_get_int64(u, 1) == r->id)
-						used = ly_get_int64(u, 2);
-				room = Max(r->cap_points - used, 0);
-				if (given[i] > room)
-				{
-					/* cut the bonus first, then lines from the last */
-					int64		cut = given[i] - room;
-
-					capped[i] = cut;
-					given[i] = room;
-					if (bonus[i] >= cut)
-						bonus[i] -= cut, cut = 0;
-					else
-						cut -= bonus[i], bonus[i] = 0;
-					for (k = nl - 1; k >= 0 && cut > 0; k--)
-					{
-						int64		c = Min(contrib[i][k], cut);
-
-						contrib[i][k] -= c;
-						cut -= c;
-						if (r->kind == RK_MULTIPLIER)
-							lines[k].points -= c;
-					}
-				}
-				if (given[i] > 0)
-				{
-					ids[n] = r->id;
-					starts[n] = period[i];
-					pts[n++] = given[i];
-				}
-			}
-			if (n > 0)
-			{
-				v[1] = ly_int8_array(ids, n);
-				v[2] = ts_array(starts, n);
-				v[3] = ly_int8_array(pts, n);
-				ly_run(&q_use, v, NULL, 0);
+				contrib[i][k] -= c;
+				cut -= c;
+				if (r->kind == RK_MULTIPLIER)
+					lines[k].points -= c;
 			}
 		}
 	}

@@ -26,8 +26,9 @@ CREATE TABLE loyalty.rule_usage (
     rule_id      bigint NOT NULL,
     period_start timestamptz NOT NULL,
     points       bigint NOT NULL,
+    last_given   bigint NOT NULL,       -- what the last purchase got (read back by earn)
     PRIMARY KEY (member_id, rule_id, period_start)
-);
+) WITH (fillfactor = 80);   -- updated in place by every capped earn (HOT)
 
 -- Backends cache parsed rules per program (src/rules.c); any change drops them.
 CREATE TRIGGER rule_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.rule
