@@ -838,8 +838,6 @@ rule_active(Rule *r, Member *m, TimestampTz at, struct pg_tm *tm, int wday)
 		if (!ok)
 			return false;
 	}
-	if (r->segment_id && !ly_member_in_segment(m, r->segment_id, at))
-		return false;
 	return true;
 }
 
@@ -1057,7 +1055,8 @@ ly_rules_earn(Member *m, Numeric amount, Jsonb *attrs, TimestampTz at, Numeric t
 	{
 		lines[k].excluded_by = -1;
 		for (i = 0; i < rs->n && rs->rules[i].kind == RK_EXCLUDE; i++)
-			if (active[i] && line_matches(&rs->rules[i], &lines[k], &attrs->root))
+			if (active[i] && line_matches(&rs->rules[i], &lines[k], &attrs->root) &&
+				(!rs->rules[i].segment_id || ly_member_in_segment(m, rs->rules[i].segment_id, at)))
 			{
 				lines[k].excluded_by = i;
 				nexcluded++;
@@ -1084,6 +1083,9 @@ ly_rules_earn(Member *m, Numeric amount, Jsonb *attrs, TimestampTz at, Numeric t
 				active[i] = true;
 			}
 		if (active[i] && r->min_spend && ly_num_cmp(matched, r->min_spend) < 0)
+			active[i] = false;
+		/* segments last: membership may cost a query (segments.c) */
+		if (active[i] && r->segment_id && !ly_member_in_segment(m, r->segment_id, at))
 			active[i] = false;
 	}
 

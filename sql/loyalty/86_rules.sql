@@ -99,17 +99,23 @@ BEGIN
         RAISE EXCEPTION 'from_at must be before to_at' USING ERRCODE = 'LY038';
     END IF;
     RETURN QUERY
-    WITH applied AS (
-        SELECT (x ->> 'rule')::bigint AS rid, e.kind, e.member_id,
-               (x ->> 'points')::bigint AS pts, (x ->> 'spend')::numeric AS spend
+    WITH entries AS (
+        SELECT e.id, e.kind, e.member_id, e.detail
           FROM loyalty.entry e
           JOIN loyalty.member m ON m.id = e.member_id AND m.program_id = pid
-         CROSS JOIN LATERAL jsonb_array_elements(e.detail -> 'rules') x
          WHERE e.kind IN ('earn', 'reverse') AND e.detail ? 'rules'
            AND e.at >= rule_performance.from_at AND e.at < rule_performance.to_at
+    ), applied AS (
+        SELECT (x ->> 'rule')::bigint AS rid, e.id, e.kind, e.member_id,
+               (x ->> 'points')::bigint AS pts, (x ->> 'spend')::numeric AS spend
+          FROM entries e CROSS JOIN LATERAL jsonb_array_elements(e.detail -> 'rules') x
+        UNION ALL   -- exclusions: the lines (or purchases) they kept from earning
+        SELECT (x ->> 'rule')::bigint, e.id, e.kind, e.member_id, 0, 0
+          FROM entries e CROSS JOIN LATERAL jsonb_array_elements(e.detail -> 'excluded') x
+         WHERE e.detail ? 'excluded'
     ), agg AS (
         SELECT a.rid,
-               count(*) FILTER (WHERE a.kind = 'earn') AS n,
+               count(DISTINCT a.id) FILTER (WHERE a.kind = 'earn') AS n,
                coalesce(sum(a.pts) FILTER (WHERE a.kind = 'earn'), 0) AS given,
                coalesce(-sum(a.pts) FILTER (WHERE a.kind = 'reverse'), 0) AS reversed,
                coalesce(sum(a.spend) FILTER (WHERE a.kind = 'earn'), 0) AS spend,

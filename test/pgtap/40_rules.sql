@@ -4,7 +4,7 @@
 -- replay, refunds taking rule points and cap usage back, hostile definitions.
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(93);
+SELECT plan(96);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT loyalty.member_id('r40', ref) $$;
@@ -247,6 +247,24 @@ SELECT throws_ok($$SELECT loyalty.add_rule('r40', 'x', '{"kind": "bonus", "point
 SELECT throws_ok($$SELECT loyalty.add_rule('r40', 'x', '{"kind": "exclude", "cap": {"period": "day", "points": 5}}')$$,
                  'LY100', NULL, 'a capped exclusion');
 SELECT is(pg_temp.nrules(), (SELECT count(*) FROM loyalty.rule WHERE code <> 'x'), 'no hostile definition was stored');
+
+-- ---------------------------------------------------------------------------
+-- rule_performance over February, by hand
+--   capday: c1..c6 (c4 got 0: capped), 40+40+20+0+40+40 = 180, c5r took 40 back, spend 6 x 1
+--   g5x: g1 gave 40, both refunds took it all back; coffee2x: a1 only (a11 after the end,
+--   a12 dated December); giftcards: excluded a3
+-- ---------------------------------------------------------------------------
+SELECT results_eq($$SELECT format('%s|%s|%s|%s|%s|%s|%s', code, times_applied, points_given, points_reversed,
+                                  net_points, spend, members_reached)
+                      FROM loyalty.rule_performance('r40', '2026-02-01', '2026-03-01')
+                     WHERE code IN ('capday', 'g5x', 'coffee2x', 'giftcards', 'april') ORDER BY code$$,
+                  ARRAY['april|0|0|0|0|0|0', 'capday|6|180|40|140|6|1', 'coffee2x|1|10|0|10|10|1',
+                        'g5x|1|40|40|0|10|1', 'giftcards|1|0|0|0|0|1'],
+                  'rule_performance: times applied, points given and reversed, spend, members');
+SELECT throws_ok($$SELECT * FROM loyalty.rule_performance('nope', '2026-01-01', '2026-02-01')$$, 'LY001', NULL,
+                 'rule_performance: unknown program');
+SELECT throws_ok($$SELECT * FROM loyalty.rule_performance('r40', '2026-02-01', '2026-02-01')$$, 'LY038', NULL,
+                 'rule_performance: empty period');
 
 SELECT is_empty('SELECT * FROM loyalty.check_invariants()', 'invariants hold');
 SELECT * FROM finish();
