@@ -1367,6 +1367,23 @@ jtext(JsonbContainer *c, const char *key)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* A JSON whole number from 0 to 10^9, else -1. */
+static int64
+whole(JsonbValue *v)
+{
+	Numeric		n;
+
+	if (v == NULL || v->type != jbvNumeric)
+		return -1;
+	n = v->val.numeric;
+	if (numeric_is_nan(n) || numeric_is_inf(n) || ly_num_cmp(n, ly_num_zero()) < 0 ||
+		ly_num_cmp(n, int64_to_numeric(1000000000)) > 0 ||
+		ly_num_cmp(n, DatumGetNumeric(DirectFunctionCall2(numeric_trunc, NumericGetDatum(n),
+														  Int32GetDatum(0)))) != 0)
+		return -1;
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(n)));
+}
+
 /* floor(p * num / den), exactly */
 static int64
 share(int64 p, Numeric num, Numeric den)
@@ -1573,7 +1590,6 @@ ly_lines_return(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail, Json
 		JsonbValue *e = getIthJsonbValueFromContainer(&ret->root, i);
 		JsonbContainer *line;
 		JsonbContainer *c;
-		bool		found;
 		int64		ln;
 		int64		qty;
 		int64		lqty;
@@ -1592,13 +1608,9 @@ ly_lines_return(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail, Json
 		if (!is_container(e, true))
 			bad_return("element %d of lines is not a JSON object", i + 1);
 		c = e->val.binary.data;
-		{
-			JsonbValue *x = getKeyJsonValueFromContainer(c, "line", 4, &b2);
-
-			if (x == NULL || x->type != jbvNumeric)
-				bad_return("element %d of lines needs \"line\": a line number of the purchase", i + 1);
-		}
-		ln = jint(c, "line", &found);
+		ln = whole(getKeyJsonValueFromContainer(c, "line", 4, &b2));
+		if (ln < 0)
+			bad_return("element %d of lines needs \"line\": a line number of the purchase", i + 1);
 		if (ln < 1 || ln > nl)
 			ereport(ERROR,
 					(errcode(LY_INVALID_RETURN),
@@ -1615,9 +1627,11 @@ ly_lines_return(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail, Json
 
 			lamount = DatumGetNumericCopy(NumericGetDatum(a->val.numeric));
 		}
-		qty = jint(c, "qty", &found);
-		if (!found)
-			qty = lqty - returned[ln - 1];
+		{
+			JsonbValue *q = getKeyJsonValueFromContainer(c, "qty", 3, &b2);
+
+			qty = q ? whole(q) : lqty - returned[ln - 1];
+		}
 		if (qty < 1 || qty > lqty - returned[ln - 1])
 			ereport(ERROR,
 					(errcode(LY_INVALID_RETURN),

@@ -3,7 +3,7 @@
 -- and how line returns and refunds by amount share one purchase.
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(41);
+SELECT plan(48);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$ SELECT loyalty.member_id('b41', ref) $$;
 CREATE FUNCTION pg_temp.earn(ref text, amount numeric, k text, attrs jsonb) RETURNS bigint LANGUAGE sql AS $$
@@ -87,6 +87,14 @@ SELECT throws_ok($$SELECT pg_temp.ret('a', 'a1', '[{"line": 2, "qty": 3}]', 'a1r
 SELECT throws_ok($$SELECT pg_temp.ret('a', 'a3', '[{"line": 1}]', 'a1r2')$$, 'LY105', 'the purchase has no lines',
                  'a purchase without lines');
 SELECT throws_ok($$SELECT pg_temp.ret('a', 'a1', '{"line": 1}', 'a1r2')$$, 'LY105', NULL, 'lines not an array');
+SELECT throws_ok($$SELECT pg_temp.ret('a', 'a1', '[{"line": 1.5}]', 'a1r2')$$, 'LY105', NULL, 'a fractional line number');
+SELECT throws_ok($$SELECT pg_temp.ret('a', 'a1', '[{"line": 2, "qty": 1e30}]', 'a1r2')$$, 'LY105', NULL, 'a huge qty');
+SELECT throws_ok($$SELECT pg_temp.ret('a', 'a1', '[{"line": "2"}]', 'a1r2')$$, 'LY105', NULL, 'a line number as a string');
+SELECT throws_ok($$SELECT pg_temp.ret('a', 'a1', '[{"line": 2, "qty": 0}]', 'a1r2')$$, 'LY105', NULL, 'qty 0');
+SELECT throws_ok($$SELECT * FROM loyalty.reverse_lines(NULL, 'a1', '[{"line": 2}]', 'a1r2')$$, 'LY034', NULL, 'NULL member');
+SELECT throws_ok($$SELECT * FROM loyalty.reverse_lines(pg_temp.m('a'), 'a1', NULL, 'a1r2')$$, 'LY034', NULL, 'NULL lines');
+SELECT throws_ok($$SELECT * FROM loyalty.reverse_lines(pg_temp.m('a'), 'zz', '[{"line": 2}]', 'a1r2')$$, 'LY005', NULL,
+                 'an unknown purchase');
 -- pens: 2 items, 11 points, 5.99: one item = floor(11 x 1/2) = 5 points, 3.00 (2.995 rounded to cents)
 SELECT is(pg_temp.ret('a', 'a1', '[{"line": 2, "qty": 1}]', 'a1r3'), '-5/f', 'one pen of two: floor(11 / 2) = 5 points');
 SELECT is(pg_temp.amount('a1r3'), 3.00, 'and 5.99 / 2 rounded to cents');
