@@ -903,16 +903,20 @@ round_points(Numeric n, Rounding r, const char *what)
 
 /*
  * Book what fits of `want` under a rule's cap in its period, and return it: one
- * single-row statement (the SET expressions see the old usage). The member's
- * lock makes the read and the write one step.
+ * single-row update (the SET expressions see the old usage), or an insert for the
+ * first use in the period. The member's lock makes the read and the write one step.
  */
 static LyQuery q_use = {
-	"INSERT INTO loyalty.rule_usage AS u (member_id, rule_id, period_start, points, last_given) "
-	"VALUES ($1, $2, $3, least($4, $5), least($4, $5)) "
-	"ON CONFLICT (member_id, rule_id, period_start) DO UPDATE "
-	"   SET points = u.points + least($4, greatest($5 - u.points, 0)), "
+	"UPDATE loyalty.rule_usage u SET points = u.points + least($4, greatest($5 - u.points, 0)), "
 	"       last_given = least($4, greatest($5 - u.points, 0)) "
-	"RETURNING last_given", 5, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID}, NULL};
+	" WHERE u.member_id = $1 AND u.rule_id = $2 AND u.period_start = $3 RETURNING u.last_given",
+	5, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID}, NULL};
+
+/* the first use in a period (no one else writes this member's rows: we hold its lock) */
+static LyQuery q_use_first = {
+	"INSERT INTO loyalty.rule_usage (member_id, rule_id, period_start, points, last_given) "
+	"VALUES ($1, $2, $3, least($4, $5), least($4, $5)) RETURNING last_given",
+	5, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID}, NULL};
 
 /* Lines of a basket: an array of objects with amount (>= 0) and qty (>= 1, default 1). */
 static Line *
@@ -1207,7 +1211,7 @@ ly_rules_earn(Member *m, Numeric amount, Jsonb *attrs, TimestampTz at, Numeric t
 		v[2] = TimestampTzGetDatum(period[i]);
 		v[3] = Int64GetDatum(given[i]);
 		v[4] = Int64GetDatum(r->cap_points);
-		if (ly_run(&q_use, v, NULL, 0) != 1)
+		if (ly_run(&q_use, v, NULL, 0) != 1 && ly_run(&q_use_first, v, NULL, 0) != 1)
 			elog(ERROR, "loyalty: cap usage of rule " INT64_FORMAT " not booked", r->id);
 		room = ly_get_int64(0, 1);
 		if (given[i] > room)
