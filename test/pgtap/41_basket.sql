@@ -3,7 +3,7 @@
 -- and how line returns and refunds by amount share one purchase.
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(48);
+SELECT plan(54);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$ SELECT loyalty.member_id('b41', ref) $$;
 CREATE FUNCTION pg_temp.earn(ref text, amount numeric, k text, attrs jsonb) RETURNS bigint LANGUAGE sql AS $$
@@ -123,6 +123,24 @@ SELECT is((SELECT points FROM loyalty.reverse(pg_temp.m('c'), 'c1', 15, 'c1r1', 
           'refund 15 of 20: floor(30 x 3/4) = 22');
 SELECT throws_ok($$SELECT pg_temp.ret('c', 'c1', '[{"line": 1}]', 'c1r2')$$, 'LY051', NULL,
                  'a line worth more than the money left -> LY051');
+
+-- ---------------------------------------------------------------------------
+-- Groups are per line; caps cut from the last line (member d)
+-- ---------------------------------------------------------------------------
+SELECT loyalty.add_rule('b41', 'hat3', '{"kind": "multiplier", "multiplier": 3, "group": "promo", "match": {"category": "hats"}}');
+SELECT loyalty.add_rule('b41', 'cap2', '{"kind": "multiplier", "multiplier": 2, "group": "promo", "match": {"category": ["hats", "caps"]}}');
+SELECT is(pg_temp.earn('d', 20, 'd1', '{"lines": [{"category": "hats", "amount": 10}, {"category": "caps", "amount": 10}]}'),
+          50::bigint, 'the hat line takes its group''s best (3x: 30), the cap line the only one that matches (2x: 20)');
+SELECT is(pg_temp.lines('d1'), '30,20', 'per line');
+SELECT loyalty.add_rule('b41', 'sock5', '{"kind": "multiplier", "multiplier": 5, "match": {"category": "socks"},
+                                          "cap": {"period": "day", "points": 30}}');
+-- uncapped each line would get +40 (80 in all); the cap leaves 30: the last line loses its 40, the first 10
+SELECT is(pg_temp.earn('d', 20, 'd2', '{"lines": [{"category": "socks", "amount": 10}, {"category": "socks", "amount": 10}]}'),
+          50::bigint, 'two lines at 5x capped at 30: 20 base + 30');
+SELECT is(pg_temp.lines('d2'), '40,10', 'the cut comes off the last line first');
+SELECT is(pg_temp.ret('d', 'd2', '[{"line": 1}]', 'd2r1'), '-40/f', 'returning the first line takes its 40');
+SELECT is((SELECT u.points FROM loyalty.rule_usage u JOIN loyalty.rule r ON r.id = u.rule_id WHERE r.code = 'sock5'),
+          0::bigint, 'and gives the 30 of cap usage back');
 
 SELECT is_empty('SELECT * FROM loyalty.check_invariants()', 'invariants hold');
 SELECT * FROM finish();
