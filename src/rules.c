@@ -1424,6 +1424,7 @@ ly_rules_refund(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail, int6
 	int			nu = 0;
 	bool		first = true;
 	Datum		v[4];
+	StringInfoData why;
 
 	(void) earned;
 	if (rv == NULL || !is_container(rv, false) || (n = JsonContainerSize(rv->val.binary.data)) == 0)
@@ -1489,6 +1490,8 @@ ly_rules_refund(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail, int6
 		v[3] = ly_int8_array(pts, nu);
 		ly_run(&q_unuse, v, NULL, 0);
 	}
+	initStringInfo(&why);
+	appendStringInfo(&why, INT64_FORMAT " points back: " INT64_FORMAT " base", due, left);
 	appendStringInfoString(detail, ", \"rules\": [");
 	for (i = 0; i < n; i++)
 	{
@@ -1498,9 +1501,11 @@ ly_rules_refund(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail, int6
 			continue;
 		appendStringInfo(detail, "%s{\"rule\": " INT64_FORMAT ", \"code\": %s, \"points\": " INT64_FORMAT "}",
 						 first ? "" : ", ", jint(r, "rule", NULL), ly_json_str(jtext(r, "code")), -take[i]);
+		appendStringInfo(&why, "; " INT64_FORMAT " %s", take[i], jtext(r, "code"));
 		first = false;
 	}
 	appendStringInfoChar(detail, ']');
+	appendStringInfo(detail, ", \"explanation\": %s", ly_json_str(why.data));
 }
 
 /* ------------------------------------------------------------------------

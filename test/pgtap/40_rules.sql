@@ -4,7 +4,7 @@
 -- replay, refunds taking rule points and cap usage back, hostile definitions.
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(96);
+SELECT plan(97);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT loyalty.member_id('r40', ref) $$;
@@ -200,6 +200,7 @@ SELECT is(pg_temp.earn('g', 10, 'g1', '2026-02-01 15:00+00', '{"category": "g5"}
 SELECT is((SELECT points FROM loyalty.reverse(pg_temp.m('g'), 'g1', 3, 'g1r1', '2026-02-02')), -15::bigint,
           'refund 3 of 10: 15 points back');
 SELECT is(pg_temp.gave('g1r1'), 'g5x:-12', 'of which floor(40 x 3/10) = 12 from the multiplier');
+SELECT is(pg_temp.why('g1r1'), '15 points back: 3 base; 12 g5x', 'the refund explains itself too');
 SELECT is((SELECT points FROM loyalty.reverse(pg_temp.m('g'), 'g1', NULL, 'g1r2', '2026-02-03')), -35::bigint,
           'refund the rest: 35 back');
 SELECT is(pg_temp.gave('g1r2'), 'g5x:-28', 'and the rest of the multiplier''s 40');
