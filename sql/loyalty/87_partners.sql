@@ -124,3 +124,23 @@ COMMENT ON FUNCTION loyalty.partner_settlement(text, timestamptz, timestamptz) I
     'per partner over [from_at, to_at): points issued (net of refunds) and redeemed, their value at the '
     'price recorded on each entry, and the balance (positive: the partner owes the program); last row: total';
 REVOKE EXECUTE ON FUNCTION loyalty.partner_settlement(text, timestamptz, timestamptz) FROM PUBLIC;
+
+-- Points a partner issued that are still outstanding: what is left of the lots its
+-- earns created (open, not past their expiry now), valued at its current price. Points
+-- that moved by transfer count for nobody. A liability, not a settlement: it says what
+-- redemptions of the partner's points could still cost.
+CREATE VIEW loyalty.partner_liability AS
+SELECT p.code AS program, pa.code AS partner, pa.name, pa.price_per_point,
+       coalesce(sum(l.remaining), 0)::bigint AS outstanding_points,
+       coalesce(sum(l.remaining), 0) * pa.price_per_point AS outstanding_value
+  FROM loyalty.partner pa
+  JOIN loyalty.program p ON p.id = pa.program_id
+  LEFT JOIN (loyalty.entry e
+             JOIN loyalty.lot l ON l.member_id = e.member_id AND l.entry_id = e.id
+                               AND l.state <> 'x' AND l.remaining > 0
+                               AND (l.expires_at IS NULL OR l.expires_at > now()))
+         ON e.kind = 'earn' AND e.detail ->> 'partner' = pa.code
+        AND e.member_id IN (SELECT m.id FROM loyalty.member m WHERE m.program_id = pa.program_id)
+ GROUP BY p.code, pa.id, pa.code, pa.name, pa.price_per_point;
+COMMENT ON VIEW loyalty.partner_liability IS
+    'per partner: points its earns issued that are still outstanding now, and their value at its price';

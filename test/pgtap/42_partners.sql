@@ -3,7 +3,7 @@
 -- computed by hand (per partner and the total row, inside a period).
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(30);
+SELECT plan(31);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$ SELECT loyalty.member_id('p42', ref) $$;
 CREATE FUNCTION pg_temp.nentries() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM loyalty.entry $$;
@@ -78,6 +78,12 @@ SELECT results_eq($$SELECT * FROM pg_temp.settle('2026-04-01', '2026-05-01')$$,
                   'April: only the April earn');
 SELECT throws_ok($$SELECT * FROM loyalty.partner_settlement('p42', '2026-04-01', '2026-04-01')$$, 'LY038', NULL,
                  'an empty period -> LY038');
+
+-- liability now: the café lot of a1 has 100 - 20 (refund) - 40 (redeemed, oldest lot first) = 40 left,
+-- b3 10; the bookshop lots 50 (a2) and 25 - 10 (b1, b2) = 15
+SELECT results_eq($$SELECT format('%s|%s|%s', partner, outstanding_points, outstanding_value)
+                      FROM loyalty.partner_liability WHERE program = 'p42' ORDER BY partner$$,
+                  ARRAY['books|65|1.30', 'cafe|50|0.50'], 'partner_liability: what is left of each partner''s lots');
 
 SELECT is_empty('SELECT * FROM loyalty.check_invariants()', 'invariants hold');
 SELECT * FROM finish();
