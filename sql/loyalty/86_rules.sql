@@ -58,6 +58,7 @@ SELECT p.code AS program, r.id AS rule_id, r.code, r.name, r.kind,
        r.definition ->> 'group' AS stacking_group,
        r.definition, r.created_at, r.ended_at,
        (r.ended_at IS NULL OR r.ended_at > now())
+         AND (r.definition ->> 'valid_from' IS NULL OR (r.definition ->> 'valid_from')::timestamptz <= now())
          AND (r.definition ->> 'valid_to' IS NULL OR (r.definition ->> 'valid_to')::timestamptz > now())
          AS active_now
   FROM loyalty.rule r

@@ -4,7 +4,7 @@
 -- replay, refunds taking rule points and cap usage back, hostile definitions.
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(97);
+SELECT plan(99);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT loyalty.member_id('r40', ref) $$;
@@ -176,6 +176,10 @@ SELECT is(pg_temp.earn('d', 1, 'd10', '2026-03-10 14:00:00+00', '{"category": "l
 -- valid_from / valid_to, half-open
 SELECT loyalty.add_rule('r40', 'april', '{"kind": "bonus", "points": 9, "valid_from": "2026-04-01 00:00-04",
                                           "valid_to": "2026-04-02 00:00-04", "match": {"category": "apr"}}');
+SELECT is((SELECT active_now FROM loyalty.rules WHERE code = 'april'), false, 'loyalty.rules: april is not active now');
+SELECT loyalty.add_rule('r40', 'future', '{"kind": "bonus", "points": 1, "valid_from": "2999-01-01 00:00+00"}');
+SELECT is((SELECT active_now FROM loyalty.rules WHERE code = 'future'), false, 'nor is a rule that starts in 2999');
+SELECT loyalty.end_rule('r40', 'future');
 SELECT is(pg_temp.earn('d', 1, 'd11', '2026-04-01 03:59:59+00', '{"category": "apr"}'), 1::bigint, 'before valid_from: no');
 SELECT is(pg_temp.earn('d', 1, 'd12', '2026-04-01 04:00:00+00', '{"category": "apr"}'), 10::bigint, 'at valid_from: yes');
 SELECT is(pg_temp.earn('d', 1, 'd13', '2026-04-02 03:59:59+00', '{"category": "apr"}'), 10::bigint, 'just before valid_to: yes');
