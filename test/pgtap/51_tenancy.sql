@@ -21,6 +21,9 @@ SELECT loyalty.add_tier(p, 'base', 'Base', 0) FROM unnest(ARRAY['t51a', 't51b', 
 SELECT loyalty.add_tier('t51b', 'gold', 'Gold', 1000);
 SELECT loyalty.add_plan('t51b', 'vip', 'VIP', 10, 1);
 SELECT loyalty.add_reward('t51b', 'mug', 'Mug', 5);
+SELECT loyalty.add_rule('t51b', 'r1', '{"kind": "bonus", "points": 1}');
+SELECT loyalty.add_partner('t51b', 'zoo', 'Zoo', 0.01);
+SELECT loyalty.add_stamp_card('t51b', 'card', 3, '{}', '{"points": 50}');
 SELECT loyalty.bind_program('t51a', 't51_ta');
 SELECT loyalty.bind_program('t51b', 't51_tb');
 SELECT loyalty.enroll('t51a', 'a1', '2026-01-01 00:00:00+00') AS a1 \gset
@@ -74,7 +77,13 @@ VALUES ('earn', 'SELECT loyalty.earn(%s, 10, ''p1'')'),
        ('balance', 'SELECT loyalty.balance(%s)'),
        ('statement', 'SELECT loyalty.statement(%s)'),
        ('tier_history', 'SELECT loyalty.tier_history(%s)'),
-       ('tier_progress', 'SELECT loyalty.tier_progress(%s)');
+       ('tier_progress', 'SELECT loyalty.tier_progress(%s)'),
+       ('reverse_lines', 'SELECT loyalty.reverse_lines(%s, ''eb1'', ''[{"line": 1}]'', ''p14'')'),
+       ('partner_redeem', 'SELECT loyalty.partner_redeem(%s, 1, ''zoo'', ''p15'')'),
+       ('stamp_cards', 'SELECT loyalty.stamp_cards(%s)'),
+       ('challenge_progress', 'SELECT loyalty.challenge_progress(%s)'),
+       ('member_badges', 'SELECT loyalty.member_badges(%s)'),
+       ('engagement_member', 'SELECT loyalty.engagement_member(%s)');
 UPDATE probe SET unknown_sql = format(foreign_sql, 999999999), foreign_sql = format(foreign_sql, :b1);
 INSERT INTO probe (fn, foreign_sql)
 VALUES ('enroll', 'SELECT loyalty.enroll(%L, ''new'')'),
@@ -88,7 +97,14 @@ VALUES ('enroll', 'SELECT loyalty.enroll(%L, ''new'')'),
        ('cohort_retention', 'SELECT loyalty.cohort_retention(%L)'),
        ('member_value', 'SELECT loyalty.member_value(%L)'),
        ('report_program', 'SELECT loyalty.report_program(%L)'),
-       ('expiring_points', 'SELECT loyalty.expiring_points(''1 year'', %L)');
+       ('expiring_points', 'SELECT loyalty.expiring_points(''1 year'', %L)'),
+       ('add_rule', 'SELECT loyalty.add_rule(%L, ''x'', ''{"kind": "bonus", "points": 1}'')'),
+       ('end_rule', 'SELECT loyalty.end_rule(%L, ''r1'')'),
+       ('add_partner', 'SELECT loyalty.add_partner(%L, ''zoo2'', ''Zoo'', 0.01)'),
+       ('add_stamp_card', 'SELECT loyalty.add_stamp_card(%L, ''x'', 3, ''{}'', ''{"points": 50}'')'),
+       ('add_challenge', 'SELECT loyalty.add_challenge(%L, ''x'', ''{"goal": "purchases", "target": 3, "period": "month", "reward": {"points": 100}}'')'),
+       ('rule_performance', 'SELECT loyalty.rule_performance(%L, ''2020-01-01'', ''2030-01-01'')'),
+       ('partner_settlement', 'SELECT loyalty.partner_settlement(%L, ''2020-01-01'', ''2030-01-01'')');
 UPDATE probe SET unknown_sql = format(foreign_sql, 't51zz'), foreign_sql = format(foreign_sql, 't51b')
  WHERE unknown_sql IS NULL;
 INSERT INTO probe (fn, foreign_sql, unknown_sql)
@@ -127,6 +143,9 @@ SELECT (SELECT count(*) FROM loyalty.member_summary WHERE program = 't51b') AS s
        (SELECT count(*) FROM loyalty.subscription WHERE member_id IN (:b1, :b2)) AS subscription,
        (SELECT count(*) FROM loyalty.tier t JOIN loyalty.plan p USING (program_id)) AS tier_plan_b,
        (SELECT count(*) FROM loyalty.reward) AS reward,
+       (SELECT count(*) FROM loyalty.rules WHERE program = 't51b') + (SELECT count(*) FROM loyalty.partner_liability WHERE program = 't51b')
+         + (SELECT count(*) FROM loyalty.rule) + (SELECT count(*) FROM loyalty.partner) + (SELECT count(*) FROM loyalty.stamp_card)
+         + (SELECT count(*) FROM loyalty.member_stamp_card WHERE member_id IN (:b1, :b2)) AS engage,
        (SELECT count(*) FROM loyalty.check_invariants() WHERE member_id IN (:b1, :b2)) AS invariants,
        (SELECT count(*) FROM loyalty.member_summary WHERE program IN ('t51a', 't51u')) AS own_summary,
        (SELECT count(*) FROM loyalty.entry WHERE member_id = :a1) AS own_entries,
@@ -165,8 +184,8 @@ SELECT is((SELECT count(*)::int FROM loyalty.plan p JOIN loyalty.program g ON g.
           2, 'no plan or reward was added to B');
 SELECT is((SELECT (summary, tiers_view, liability, distribution, kpis, audit, expiring)::text FROM a_seen),
           '(0,0,0,0,0,0,0)', 'tenant A sees nothing of B in any view or report');
-SELECT is((SELECT (program, member, entry, lot, lot_draw, tier_change, subscription, tier_plan_b, reward, invariants)::text FROM a_seen),
-          '(0,0,0,0,0,0,0,0,0,0)', 'tenant A reads no row of B in any table');
+SELECT is((SELECT (program, member, entry, lot, lot_draw, tier_change, subscription, tier_plan_b, reward, invariants, engage)::text FROM a_seen),
+          '(0,0,0,0,0,0,0,0,0,0,0)', 'tenant A reads no row of B in any table (rules, partners, cards too)');
 SELECT is((SELECT (own_summary, own_entries, own_balance)::text FROM a_seen), '(1,1,100)',
           'tenant A sees its own program and the unbound one');
 SELECT is(:'set_role_b'::text, '42501: permission denied to set role "t51_tb"', 'tenant A cannot SET ROLE to B');
