@@ -71,7 +71,8 @@ SELECT e.member_id, r.id, r.kind, r.points, r.at, r.at, r.key, r.amount, r.q, r.
        ) r(id, kind, points, at, key, amount, q, qat)
  WHERE r.kind = 'earn'
     OR (r.kind = 'redeem' AND e.redeemed_at IS NOT NULL)
-    OR (r.kind = 'expire' AND e.redeemed_at IS NULL AND e.expires_at <= :'gen_now'::timestamptz);
+    OR (r.kind = 'expire' AND e.redeemed_at IS NULL AND e.expires_at <= :'gen_now'::timestamptz)
+ ORDER BY r.at;     -- a ledger is appended in business-time order (the BRIN index on at relies on it)
 SELECT setval('loyalty.entry_id_seq', (:members + 1) * 40);
 
 \echo lots
