@@ -16,7 +16,7 @@
 -- :'gen_now' are then past expiry and not yet swept when the reports run, which is the
 -- state every report must handle anyway (maintenance has not run).
 --
--- Entry ids are member * 40 + 1..34, lot ids member * 16 + 1..14: unique across members.
+-- Entry ids are numbered in business-time order, lot ids are member * 16 + 1..14.
 --
 -- psql -v members=1000000 -f bench/reports_scale.sql
 \set ON_ERROR_STOP 1
@@ -58,39 +58,45 @@ SELECT m.id AS member_id, k, x.at, x.amount, floor(x.amount)::bigint AS points,
  ORDER BY m.id, k;
 
 \echo ledger entries
--- entry ids: member * 40 + k (earn), + 16 + k (redeem), + 20 + k (expire); lot ids member * 16 + k
-INSERT INTO loyalty.entry (member_id, id, kind, points, at, recorded_at, idempotency_key, amount,
-                           qualifying, qualifying_at, available_after, pending_after, tier_after)
-SELECT e.member_id, r.id, r.kind, r.points, r.at, r.at, r.key, r.amount, r.q, r.qat, 0, 0, 'base'
+-- One row per entry: an earn per purchase, a redeem for the first 3, an expire for every
+-- other lot past its expiry. Entry ids follow business time, as in a ledger appended as
+-- operations happen (the BRIN indexes on entry id and at rely on that order).
+CREATE UNLOGGED TABLE bench_en AS
+SELECT row_number() OVER (ORDER BY r.at, e.member_id, r.kind) AS id, e.member_id, e.k, r.kind, r.points,
+       r.at, r.key, r.amount, r.q, r.qat
   FROM bench_ev e
  CROSS JOIN LATERAL (
-       VALUES (e.member_id * 40 + e.k, 'earn'::loyalty.entry_kind, e.points, e.at, 'pos-' || e.k,
-               e.amount, e.points::numeric, e.at),
-              (e.member_id * 40 + 16 + e.k, 'redeem', -e.points, e.redeemed_at, 'app-' || e.k, NULL, 0, NULL),
-              (e.member_id * 40 + 20 + e.k, 'expire', -e.points, e.expires_at, NULL, NULL, 0, NULL)
-       ) r(id, kind, points, at, key, amount, q, qat)
+       VALUES ('earn'::loyalty.entry_kind, e.points, e.at, 'pos-' || e.k, e.amount, e.points::numeric, e.at),
+              ('redeem', -e.points, e.redeemed_at, 'app-' || e.k, NULL, 0, NULL),
+              ('expire', -e.points, e.expires_at, NULL, NULL, 0, NULL)
+       ) r(kind, points, at, key, amount, q, qat)
  WHERE r.kind = 'earn'
     OR (r.kind = 'redeem' AND e.redeemed_at IS NOT NULL)
-    OR (r.kind = 'expire' AND e.redeemed_at IS NULL AND e.expires_at <= :'gen_now'::timestamptz)
- ORDER BY r.at;     -- a ledger is appended in business-time order (the BRIN index on at relies on it)
-SELECT setval('loyalty.entry_id_seq', (:members + 1) * 40);
+    OR (r.kind = 'expire' AND e.redeemed_at IS NULL AND e.expires_at <= :'gen_now'::timestamptz);
+CREATE INDEX ON bench_en (member_id, k, kind);
+
+INSERT INTO loyalty.entry (member_id, id, kind, points, at, recorded_at, idempotency_key, amount,
+                           qualifying, qualifying_at, available_after, pending_after, tier_after)
+SELECT n.member_id, n.id, n.kind, n.points, n.at, n.at, n.key, n.amount, n.q, n.qat, 0, 0, 'base'
+  FROM bench_en n ORDER BY n.id;
+SELECT setval('loyalty.entry_id_seq', (SELECT max(id) FROM bench_en));
 
 \echo lots
 INSERT INTO loyalty.lot (member_id, id, entry_id, at, points, remaining, available_at, expires_at, state)
-SELECT e.member_id, e.member_id * 16 + e.k, e.member_id * 40 + e.k, e.at, e.points,
+SELECT e.member_id, e.member_id * 16 + e.k, n.id, e.at, e.points,
        CASE WHEN e.redeemed_at IS NULL AND e.expires_at > :'gen_now'::timestamptz THEN e.points ELSE 0 END,
        e.at, e.expires_at,
        CASE WHEN e.redeemed_at IS NULL AND e.expires_at > :'gen_now'::timestamptz THEN 'a' ELSE 'x' END
-  FROM bench_ev e;
+  FROM bench_ev e
+  JOIN bench_en n ON n.member_id = e.member_id AND n.k = e.k AND n.kind = 'earn';
 SELECT setval('loyalty.lot_id_seq', (:members + 1) * 16);
 
 \echo draws
 INSERT INTO loyalty.lot_draw (member_id, entry_id, lot_id, at, points)
-SELECT e.member_id,
-       e.member_id * 40 + CASE WHEN e.redeemed_at IS NOT NULL THEN 16 ELSE 20 END + e.k,
-       e.member_id * 16 + e.k, coalesce(e.redeemed_at, e.expires_at), e.points
+SELECT e.member_id, n.id, e.member_id * 16 + e.k, n.at, e.points
   FROM bench_ev e
- WHERE e.redeemed_at IS NOT NULL OR e.expires_at <= :'gen_now'::timestamptz;
+  JOIN bench_en n ON n.member_id = e.member_id AND n.k = e.k AND n.kind IN ('redeem', 'expire');
+DROP TABLE bench_en;
 
 \echo member balances
 UPDATE loyalty.member m
