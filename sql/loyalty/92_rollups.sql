@@ -98,6 +98,7 @@ CREATE FUNCTION loyalty.run_rollups() RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
     SET enable_seqscan = on          -- run_maintenance turns it off for its member lookups
+    SET work_mem = '256MB'           -- a first run groups the whole ledger
 AS $$
 DECLARE
     st     loyalty.rollup_state;
