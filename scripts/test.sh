@@ -7,10 +7,12 @@
 #   model      model-based random tests (test/model/run.py): seeded operation sequences
 #              compared with an independent Python model (MODEL_SEEDS, MODEL_OPS)
 #   load       concurrent load and crash safety (test/load/run.sh, its own durable cluster)
-#   fuzz       libFuzzer on the voucher code parser (test/fuzz/run.sh), and random settings
-#              documents against create_program's parser (test/fuzz/fuzz_settings.py); FUZZ_SECONDS
+#   fuzz       libFuzzer on the voucher code and settings parsers (test/fuzz/run.sh, no backend),
+#              and random settings documents against create_program (test/fuzz/fuzz_settings.py);
+#              FUZZ_SECONDS per target
 #   security   install safety (test/security/install_safety.sh): CREATE EXTENSION in fresh
-#              databases prepared by a hostile role, hostile roles and schema, the upgrade
+#              databases prepared by a hostile role, hostile roles and schema, the upgrade's
+#              privileges
 #
 # Usage: scripts/test.sh [--no-build] [regress|isolation|pgtap|all ...] [test/pgtap/FILE.sql ...]
 #   With no stage, all three run. Naming pgTAP files runs only those (and implies pgtap).
@@ -220,9 +222,9 @@ run_fuzz_stage() {
     local t0
     t0=$(now_ms)
     echo
-    echo "======================== fuzz: voucher code parser, ${FUZZ_SECONDS:-15} s ========================"
+    echo "======================== fuzz: parsers (libFuzzer), settings via SQL, ${FUZZ_SECONDS:-15} s each ========================"
     local passed=() failed=()
-    if bash test/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then passed+=(codes); else failed+=(fuzz_codes); fi
+    if bash test/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then passed+=(libfuzzer); else failed+=(libfuzzer); fi
     createdb fuzz 2>/dev/null
     if PGDATABASE=fuzz /usr/bin/python3 test/fuzz/fuzz_settings.py --seconds "${FUZZ_SECONDS:-15}" --seed "${FUZZ_SEED:-1}"; then
         passed+=(settings)
