@@ -59,6 +59,8 @@
 #define LY_NO_VOUCHER_KEY         MAKE_SQLSTATE('L','Y','0','9','7')
 #define LY_APPEND_ONLY            MAKE_SQLSTATE('L','Y','0','6','0')
 #define LY_INVALID_TRANSFER       MAKE_SQLSTATE('L','Y','0','6','1')
+/* batch.c (LY170-LY179) */
+#define LY_BATCH_INPUT            MAKE_SQLSTATE('L','Y','1','7','0')
 
 /* Keys, codes and external references are indexed: bound them well below a btree row. */
 #define LY_MAX_KEY	512
