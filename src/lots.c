@@ -100,7 +100,8 @@ ly_write_lot(Member *m, int64 entry_id, NewLot *lot)
 	v[6] = Int64GetDatum(lot->source_lot);
 	n[6] = lot->source_lot ? ' ' : 'n';
 	v[7] = CharGetDatum(lot->state);
-	ly_run(&q_insert_lot, v, n, 0);
+	if (!(ly_batch_active && ly_batch_defer_lot(m->id, v, n)))
+		ly_run(&q_insert_lot, v, n, 0);
 }
 
 /* ---- draws ---- */

@@ -18,6 +18,9 @@ ly_run(LyQuery *q, Datum *values, const char *nulls, long count)
 {
 	int			rc;
 
+	if (ly_batch_active)
+		ly_batch_before_query();	/* earn_batch: the query sees what the member wrote */
+
 	/*
 	 * Results live until SPI_finish; free the previous one so that a long
 	 * call (maintenance over many members) does not grow. Callers copy what
