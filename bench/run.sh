@@ -44,10 +44,12 @@ rm -f "$OUT"/report.md "$OUT"/chart.png "$OUT"/results.tsv
 LOG="$OUT/run.log"; : >"$LOG"
 
 if [ "$build" = 1 ]; then
-    LOYALTY_DEPS+=(gnuplot-nox bc)
     ensure_deps
     build_install
 fi
+# what the bench itself needs (the test suite does not): bc for ratios, gnuplot for the chart
+LOYALTY_DEPS=(bc gnuplot-nox)
+ensure_deps
 cluster_start
 "$PG_BIN/createdb" bench
 export PGDATABASE=bench
