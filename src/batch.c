@@ -180,14 +180,19 @@ buf_write(Buf *b)
 	int			c;
 	int			lb = 1;
 
+	MemoryContext old;
+
 	if (b->n == 0)
 		return;
+	/* the arrays live in bufcxt, reset after the flush: a flush leaves nothing behind */
+	old = MemoryContextSwitchTo(B.bufcxt);
 	for (c = 0; c < b->ncols; c++)
 		args[c] = PointerGetDatum(construct_md_array(b->vals[c], b->nulls[c], 1, &b->n, &lb,
 													 b->types[c], b->typlen[c], b->typbyval[c],
 													 b->typalign[c]));
 	if (ly_run(b->q, args, NULL, 0) != (uint64) b->n)
 		elog(ERROR, "loyalty: earn_batch wrote " UINT64_FORMAT " of %d rows", SPI_processed, b->n);
+	MemoryContextSwitchTo(old);
 	/* the arrays go with bufcxt; the buffer starts again empty */
 	b->n = b->cap = 0;
 }
