@@ -15,7 +15,7 @@
 #   --no-build    use the installed extension
 #   --no-publish  leave docs/bench/ alone
 # Sizes (environment): MEMBERS=100000 CLIENTS=4 SECONDS_PER_RUN=20 ROUNDS=3 (pgbench cases),
-#   BULK=1000000 BULK_MEMBERS=100000 TIER_MEMBERS=1000000 MAINT_BATCH=100 (bulk cases).
+#   BULK=1000000 BULK_MEMBERS=100000 TIER_MEMBERS=1000000 MAINT_BATCH=25 (bulk cases).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$REPO_ROOT"
@@ -32,7 +32,7 @@ for a in "$@"; do
 done
 MEMBERS=${MEMBERS:-100000}; CLIENTS=${CLIENTS:-4}; SECS=${SECONDS_PER_RUN:-20}; ROUNDS=${ROUNDS:-3}
 BULK=${BULK:-1000000}; BULK_MEMBERS=${BULK_MEMBERS:-100000}; TIER_MEMBERS=${TIER_MEMBERS:-1000000}
-MAINT_BATCH=${MAINT_BATCH:-100}
+MAINT_BATCH=${MAINT_BATCH:-25}
 if [ "$smoke" = 1 ]; then
     MEMBERS=200; SECS=1; ROUNDS=1; BULK=2000; BULK_MEMBERS=200; TIER_MEMBERS=500
 fi
