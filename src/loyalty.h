@@ -59,6 +59,19 @@
 #define LY_NO_VOUCHER_KEY         MAKE_SQLSTATE('L','Y','0','9','7')
 #define LY_APPEND_ONLY            MAKE_SQLSTATE('L','Y','0','6','0')
 #define LY_INVALID_TRANSFER       MAKE_SQLSTATE('L','Y','0','6','1')
+/* engagement (stamp cards, challenges): raised by the SQL definitions in 88_engagement.sql */
+#define LY_INVALID_STAMP_MATCH    MAKE_SQLSTATE('L','Y','1','2','0')
+#define LY_INVALID_STAMPS_NEEDED  MAKE_SQLSTATE('L','Y','1','2','1')
+#define LY_INVALID_ENGAGE_REWARD  MAKE_SQLSTATE('L','Y','1','2','2')
+#define LY_INVALID_CHALLENGE      MAKE_SQLSTATE('L','Y','1','2','3')
+/* earning rules, baskets, partners (rules.c, partners.c): LY100-LY119 */
+#define LY_INVALID_RULE           MAKE_SQLSTATE('L','Y','1','0','0')
+#define LY_UNKNOWN_RULE           MAKE_SQLSTATE('L','Y','1','0','1')
+#define LY_INVALID_LINES          MAKE_SQLSTATE('L','Y','1','0','2')
+#define LY_UNKNOWN_PARTNER        MAKE_SQLSTATE('L','Y','1','0','3')
+#define LY_INVALID_PARTNER        MAKE_SQLSTATE('L','Y','1','0','4')
+#define LY_INVALID_RETURN         MAKE_SQLSTATE('L','Y','1','0','5')
+#define LY_RULE_ENDED             MAKE_SQLSTATE('L','Y','1','0','6')
 /* batch.c (LY170-LY179) */
 #define LY_BATCH_INPUT            MAKE_SQLSTATE('L','Y','1','7','0')
 
@@ -362,9 +375,10 @@ extern void ly_record_tier_change(int64 member_id, TimestampTz at, const char *f
 
 /*
  * ---- what else a purchase moves (hooks.c dispatches) ----
- * Called by earn after its entry and lot are written, and by reverse after its entry
- * and draws are written; both with the member locked and before it is saved, so
- * whatever they change on op->m lands in the receipt. They may write more entries.
+ * Called by earn and reverse with the member locked, once the operation's entry is
+ * fully computed (its id is known) but before it is inserted and the member saved,
+ * so the entry's receipt columns, which a replay returns, count whatever the hooks
+ * paid. They may write more entries (ids after the purchase's, rows before it).
  */
 extern void ly_after_purchase(Op *op, EntryRow *purchase, Jsonb *attrs);
 extern void ly_after_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
@@ -373,12 +387,38 @@ extern void ly_after_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
 extern void ly_engagement_purchase(Op *op, EntryRow *purchase, Jsonb *attrs);
 extern void ly_engagement_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
 								 Numeric refunded_amount, bool full);
+/* vouchers.c: a voucher given, not bought (a full stamp card); 0 if the reward cannot be issued now */
+extern int64 ly_issue_free_voucher(Member *m, int64 reward_id, int64 entry_id, TimestampTz at);
 /* referrals.c: the referee's first qualifying purchase pays the referral bonuses */
 extern void ly_referral_purchase(Op *op, EntryRow *purchase, Jsonb *attrs);
 extern void ly_referral_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
 							   Numeric refunded_amount, bool full);
 /* segments.c: does the member belong to the segment right now */
 extern bool ly_member_in_segment(Member *m, int64 segment_id, TimestampTz at);
+
+/*
+ * ---- earning rules (rules.c) and partners (partners.c) ----
+ * ly_rules_earn computes a purchase's points (base, rule bonuses, basket lines),
+ * books cap usage, and appends its detail keys (", \"rules\": ...") to *detail.
+ * ly_rules_refund splits the points a refund takes back over the rules that gave
+ * them, gives cap usage back, and appends the refund's detail keys.
+ */
+extern int64 ly_rules_earn(Member *m, Numeric amount, Jsonb *attrs, TimestampTz at,
+						   Numeric tier_multiplier, StringInfo detail);
+typedef struct RuleTake
+{
+	int			n;
+	int64	   *rule;			/* rule ids */
+	int64	   *points;
+} RuleTake;
+extern void ly_rules_refund(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail,
+							int64 earned, int64 due, bool full, Numeric cumulative,
+							Numeric paid, RuleTake *cand, StringInfo detail);
+extern void ly_lines_return(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail,
+							Jsonb *ret, Numeric *amount, int64 *points, RuleTake *cand,
+							StringInfo detail);
+/* a partner named by earn's attrs or a redemption: id and price per point; errors LY103 */
+extern int64 ly_partner(int64 program_id, const char *code, Numeric *price);
 
 /* ---- outbox (outbox.c): events written in the caller's transaction ---- */
 /* kind: 'member_enrolled', 'tier_changed', 'voucher_issued', 'voucher_used',
