@@ -15,7 +15,8 @@
 #   --no-build    use the installed extension
 #   --no-publish  leave docs/bench/ alone
 # Sizes (environment): MEMBERS=100000 CLIENTS=4 SECONDS_PER_RUN=20 ROUNDS=3 (pgbench cases),
-#   BULK=1000000 BULK_MEMBERS=100000 TIER_MEMBERS=1000000 MAINT_BATCH=25 (bulk cases).
+#   BULK=1000000 BULK_MEMBERS=100000 TIER_MEMBERS=1000000 MAINT_BATCH=25 (bulk cases);
+#   ONLY_OPS=1 runs the pgbench and storage cases only.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$REPO_ROOT"
@@ -26,7 +27,7 @@ for a in "$@"; do
         --smoke) smoke=1; publish=0 ;;
         --no-build) build=0 ;;
         --no-publish) publish=0 ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $a" >&2; exit 2 ;;
     esac
 done
@@ -120,6 +121,7 @@ e=$(echo "($b1 - $b0) / $n" | bc); f=$(echo "($f1 - $f0) / $n" | bc)
 res "storage per earn" "<= 1.3x" lo 1.3 "$e" "$f" "bytes" "$(ratio "$e" "$f")" "$n earns, ledger + lots + indexes"
 
 # ---------------------------------------------------------------- bulk cases
+if [ "${ONLY_OPS:-0}" != 1 ]; then
 log "loading bulk data: $BULK purchases over $BULK_MEMBERS members, $TIER_MEMBERS tier members"
 "${PSQL[@]}" -v bulk="$BULK" -v bulk_members="$BULK_MEMBERS" -v tier_members="$TIER_MEMBERS" \
     -f bench/bulk/setup.sql >/dev/null
@@ -199,6 +201,7 @@ for m in "bulk earn:$mem_earn" "expiry:$mem_expiry"; do
     res "memory, ${m%%:*}" "flat (< +64 MB)" mem 65536 "$rmax" "$r0" "kB" "$(ratio "$rmax" "$((r0 > 0 ? r0 : 1))")" \
         "backend RssAnon, max during the run / at its start: grew $(mb $((rmax - r0))) MB"
 done
+fi   # ONLY_OPS
 
 invariants=$(q 'SELECT count(*) FROM loyalty.check_invariants()')
 
