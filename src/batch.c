@@ -29,6 +29,7 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -450,6 +451,22 @@ loyalty_earn_batch(PG_FUNCTION_ARGS)
 				 errmsg("purchases relation %s lacks a required column", get_rel_name(relid)),
 				 errdetail("earn_batch reads the columns member, amount, idempotency_key, and optionally at and attrs."),
 				 errhint("SELECT loyalty.earn_batch('staging'::regclass) where staging has (member bigint, amount numeric, idempotency_key text, at timestamptz, attrs jsonb).")));
+	/*
+	 * The caller must be allowed to read the purchases: checked for the role in
+	 * effect outside any SECURITY DEFINER wrapper, so that granting earn_batch
+	 * as a definer function does not let it read tables the caller cannot.
+	 */
+	if (pg_class_aclcheck(relid, GetOuterUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		(pg_attribute_aclcheck(relid, get_attnum(relid, "member"), GetOuterUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		 pg_attribute_aclcheck(relid, get_attnum(relid, "amount"), GetOuterUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		 pg_attribute_aclcheck(relid, get_attnum(relid, "idempotency_key"), GetOuterUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		 (has_column(relid, "at") &&
+		  pg_attribute_aclcheck(relid, get_attnum(relid, "at"), GetOuterUserId(), ACL_SELECT) != ACLCHECK_OK) ||
+		 (has_column(relid, "attrs") &&
+		  pg_attribute_aclcheck(relid, get_attnum(relid, "attrs"), GetOuterUserId(), ACL_SELECT) != ACLCHECK_OK)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for relation %s", get_rel_name(relid))));
 	has_at = has_column(relid, "at");
 	has_attrs = has_column(relid, "attrs");
 	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),

@@ -6,7 +6,7 @@
 -- row number and writes nothing.
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(31);
+SELECT plan(33);
 
 CREATE FUNCTION pg_temp.m(prog text, ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT m.id FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id
@@ -214,6 +214,18 @@ SELECT throws_ok($$SELECT * FROM loyalty.earn_batch('pg_temp.wrong')$$, 'LY170',
 SELECT throws_ok($$SELECT * FROM loyalty.earn_batch(NULL)$$, 'LY034', NULL, 'NULL purchases: LY034');
 CREATE TABLE pg_temp.empty (member bigint, amount numeric, idempotency_key text);
 SELECT is((SELECT count(*) FROM loyalty.earn_batch('pg_temp.empty')), 0::bigint, 'an empty batch: no receipts');
+-- The caller must be able to read the purchases (checked for the role outside any
+-- SECURITY DEFINER wrapper): a role without SELECT on the table is refused, nothing read.
+CREATE ROLE tap60_nobody;
+GRANT USAGE ON SCHEMA loyalty TO tap60_nobody;
+CREATE TABLE public.tap60_private (member bigint, amount numeric, idempotency_key text);
+INSERT INTO public.tap60_private VALUES (pg_temp.m('tap60a', 'x2'), 1, 'private1');
+SET LOCAL ROLE tap60_nobody;
+SELECT throws_ok($$SELECT * FROM loyalty.earn_batch('public.tap60_private')$$, '42501',
+                 'permission denied for relation tap60_private', 'no SELECT on the purchases: 42501');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM loyalty.entry WHERE idempotency_key = 'private1'), 0::bigint,
+          'nothing was written for the refused batch');
 SELECT is((SELECT count(*) FROM loyalty.check_invariants()), 0::bigint, 'invariants hold');
 
 SELECT * FROM finish();
