@@ -231,7 +231,7 @@ verdict() {  # verdict DIR TARGET RATIO NOTE EXT FLOOR
         if [ "$r" = - ]; then
             echo "| $name | $ttext | - | - | - | skipped | $note |"
         else
-            printf '| %s | %s | %s %s | %s %s | %.2fx | %s | %s |\n' "$name" "$ttext" "$e" "$unit" "$f" "$unit" \
+            printf '| %s | %s | %s %s | %s %s | %.3fx | %s | %s |\n' "$name" "$ttext" "$e" "$unit" "$f" "$unit" \
                 "$r" "$(verdict "$dir" "$tnum" "$r" "$note" "$f" "$e")" "$note"
         fi
     done <"$OUT/results.tsv"
