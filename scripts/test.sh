@@ -13,6 +13,8 @@
 #   security   install safety (test/security/install_safety.sh): CREATE EXTENSION in fresh
 #              databases prepared by a hostile role, hostile roles and schema, the upgrade's
 #              privileges
+#   bench      bench/run.sh --smoke: every benchmark case at tiny size, in its own cluster;
+#              checks that each runs and the report is written, asserts no timing
 #
 # Usage: scripts/test.sh [--no-build] [regress|isolation|pgtap|all ...] [test/pgtap/FILE.sql ...]
 #   With no stage, all three run. Naming pgTAP files runs only those (and implies pgtap).
@@ -35,8 +37,8 @@ tap_only=()
 for arg in "$@"; do
     case $arg in
         --no-build) do_build=0 ;;
-        regress|isolation|pgtap|model|load|fuzz|security) stages+=("$arg") ;;
-        all) stages+=(regress isolation pgtap model load fuzz security) ;;
+        regress|isolation|pgtap|model|load|fuzz|security|bench) stages+=("$arg") ;;
+        all) stages+=(regress isolation pgtap model load fuzz security bench) ;;
         *.sql) tap_only+=("$arg") ;;
         -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
@@ -46,7 +48,7 @@ if [ ${#tap_only[@]} -gt 0 ]; then
     stages+=(pgtap)
 fi
 if [ ${#stages[@]} -eq 0 ]; then
-    stages=(regress isolation pgtap model load fuzz security)
+    stages=(regress isolation pgtap model load fuzz security bench)
 fi
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
@@ -259,6 +261,20 @@ run_security_stage() {
     fi
 }
 
+run_bench_stage() {
+    local t0 rows
+    t0=$(now_ms)
+    echo
+    echo "======================== bench: every case at smoke size ========================"
+    # its own cluster, like load; the extension is already built and installed
+    if (unset LOYALTY_CLUSTER_DIR; bash bench/run.sh --smoke --no-build) &&
+       rows=$(grep -c '^| ' bench/out/report.md) && [ "$rows" -ge 11 ] && [ -s bench/out/chart.png ]; then
+        record bench 1 0 "$(elapsed "$t0")"
+    else
+        record bench 0 1 "$(elapsed "$t0")" bench_smoke
+    fi
+}
+
 t_start=$(now_ms)
 if [ "$do_build" = 1 ]; then
     t0=$(now_ms)
@@ -287,6 +303,7 @@ want model && run_model_stage
 want load && run_load_stage
 want fuzz && run_fuzz_stage
 want security && run_security_stage
+want bench && run_bench_stage
 
 if grep -qE 'terminated by signal|PANIC|TRAP:' "$LOYALTY_SERVER_LOG" 2>/dev/null; then
     echo
