@@ -167,42 +167,59 @@ ly_draw_from_lot(Member *m, int64 lot_id, int64 want, DrawList *dl)
 	return take;
 }
 
+/*
+ * The fourth column says whether the lot existed and was spendable at the
+ * debit's business time: a debit dated before a credit (or before its
+ * release) must not spend it. Later lots are still read so a short draw can
+ * tell "not yet there at `at`" from an inconsistent balance, in the same query.
+ */
 static LyQuery q_available_lots = {
-	"SELECT id, remaining, expires_at FROM loyalty.lot "
+	"SELECT id, remaining, expires_at, "
+	"       available_at <= $3 AND (expires_at IS NULL OR expires_at > $3) FROM loyalty.lot "
 	" WHERE member_id = $1 AND state = 'a' AND remaining > 0 AND id <> $2 "
-	" ORDER BY expires_at NULLS LAST, id", 2, {INT8OID, INT8OID}, NULL};
+	" ORDER BY expires_at NULLS LAST, id", 3, {INT8OID, INT8OID, TIMESTAMPTZOID}, NULL};
 
 /*
- * Draw up to `want` from available lots, soonest-expiring first. Lots come in
- * index order, so the first few rows usually cover a debit: read a handful,
- * and read them all only when those are not enough.
+ * Draw up to `want` from the lots available at business time `at`,
+ * soonest-expiring first. Lots come in index order, so the first few rows
+ * usually cover a debit: read a handful, and read them all only when those
+ * are not enough. dl->later counts the points in lots skipped because they
+ * were not available yet at `at` (complete whenever the draw falls short).
  */
 int64
-ly_draw_available(Member *m, int64 want, int64 skip_lot, DrawList *dl)
+ly_draw_available(Member *m, int64 want, int64 skip_lot, TimestampTz at, DrawList *dl)
 {
-	Datum		v[2] = {Int64GetDatum(m->id), Int64GetDatum(skip_lot)};
+	Datum		v[3] = {Int64GetDatum(m->id), Int64GetDatum(skip_lot), TimestampTzGetDatum(at)};
 	const long	first = 16;
 	uint64		i;
 	uint64		n;
 	int64		taken = 0;
 	int64		seen = 0;
+	bool		isnull;
 
 	if (want <= 0)
 		return 0;
 	n = ly_run(&q_available_lots, v, NULL, first);
 	for (i = 0; i < n; i++)
-		seen += ly_get_int64(i, 2);
+		if (DatumGetBool(ly_get(i, 4, &isnull)))
+			seen += ly_get_int64(i, 2);
 	if (seen < want && n == (uint64) first)
 		n = ly_run(&q_available_lots, v, NULL, 0);
 	for (i = 0; i < n && taken < want; i++)
 	{
-		bool		isnull;
 		int64		id = ly_get_int64(i, 1);
 		int64		rem = ly_get_int64(i, 2);
 		TimestampTz exp = DatumGetTimestampTz(ly_get(i, 3, &isnull));
-		int64		take = Min(rem, want - taken);
+		bool		has_exp = !isnull;
+		int64		take;
 
-		add_draw(dl, id, take, false, !isnull, exp);
+		if (!DatumGetBool(ly_get(i, 4, &isnull)))
+		{
+			dl->later += rem;
+			continue;
+		}
+		take = Min(rem, want - taken);
+		add_draw(dl, id, take, false, has_exp, exp);
 		take_balance(m, take, false);
 		taken += take;
 	}

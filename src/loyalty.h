@@ -285,6 +285,7 @@ typedef struct DrawList
 	Draw	   *d;
 	int64		total;			/* sum of positive draws */
 	int64		from_pending;	/* part of total taken from pending lots */
+	int64		later;			/* points skipped: not available yet at the draw's time */
 } DrawList;
 
 /* A credit about to become a lot: ly_credit counts it in the member's
@@ -306,7 +307,7 @@ extern void ly_write_lot(Member *m, int64 entry_id, NewLot *lot);
 extern void ly_note_transition(Member *m, TimestampTz t);
 extern void ly_note_activity(Member *m, TimestampTz at);
 extern int64 ly_draw_from_lot(Member *m, int64 lot_id, int64 want, DrawList *dl);
-extern int64 ly_draw_available(Member *m, int64 want, int64 skip_lot, DrawList *dl);
+extern int64 ly_draw_available(Member *m, int64 want, int64 skip_lot, TimestampTz at, DrawList *dl);
 extern void ly_write_draws(Member *m, int64 entry_id, TimestampTz at, DrawList *dl);
 extern void ly_sweep(Member *m, TimestampTz t, SweepStats *st);
 
@@ -357,6 +358,7 @@ typedef struct Op
 extern void ly_op_init(Op *op, const char *kind, char *key, TimestampTz at);
 extern void ly_entry_init(EntryRow *e, Op *op, const char *kind, int64 points);
 extern void ly_insufficient(Member *m, int64 want) pg_attribute_noreturn();
+extern void ly_draw_debit(Member *m, int64 want, TimestampTz at, DrawList *dl);
 extern bool ly_op_replayed(Op *op, int64 member_id);
 extern bool ly_op_begin(Op *op, int64 member_id);
 extern void ly_op_receipt(Op *op, int64 entry_id, int64 points);

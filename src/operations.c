@@ -231,7 +231,8 @@ apply_qualifying(Member *m, Numeric contribution, TimestampTz contribution_at, T
 
 /*
  * Take `want` points back (a refund, a negative adjustment): from first_lot if
- * given, then from available lots; what is missing follows negative_balance:
+ * given, then from the lots available at `at` (later points were not there to
+ * take, as for a spending debit); what is missing follows negative_balance:
  * deny refuses, allow books it as a debt lot, clamp drops it. Returns the
  * points actually moved; *shortfall is what was missing.
  */
@@ -255,8 +256,16 @@ take_back(Member *m, int64 want, int64 first_lot, TimestampTz at, DrawList *dl, 
 						   want, taken + budget),
 				 errhint("The program's negative_balance setting is deny.")));
 	taken += ly_draw_available(m, (policy == NEG_CLAMP ? Min(want - taken, budget) : want - taken),
-							   first_lot, dl);
+							   first_lot, at, dl);
 	*shortfall = want - taken;
+	/* points not there yet at `at` cannot be taken back at `at` either */
+	if (policy == NEG_DENY && *shortfall > 0)
+		ereport(ERROR,
+				(errcode(LY_NEGATIVE_BALANCE),
+				 errmsg("%s would make the balance negative at %s", what, timestamptz_to_str(at)),
+				 errdetail("It takes back " INT64_FORMAT " points; " INT64_FORMAT " were there to take at that time.",
+						   want, taken),
+				 errhint("The program's negative_balance setting is deny.")));
 	if (*shortfall > 0 && policy == NEG_ALLOW)
 	{
 		debt->points = -*shortfall;
@@ -289,6 +298,33 @@ ly_insufficient(Member *m, int64 want)
 			 errmsg("insufficient points"),
 			 errdetail("Requested: " INT64_FORMAT " points. Available: " INT64_FORMAT " points.",
 					   want, m->available)));
+}
+
+/*
+ * Draw a spending debit (redeem, transfer, reward) of `want` points dated
+ * `at`: only points available at `at` can be spent, so a debit dated before
+ * the credits it would need fails as insufficient, nothing written. The
+ * current balance is checked first (no query); the time rule costs nothing
+ * more than the lot query every debit already makes.
+ */
+void
+ly_draw_debit(Member *m, int64 want, TimestampTz at, DrawList *dl)
+{
+	int64		got;
+
+	if (want > m->available)
+		ly_insufficient(m, want);
+	got = ly_draw_available(m, want, 0, at, dl);
+	if (got == want)
+		return;
+	if (dl->later == 0)
+		elog(ERROR, "loyalty: lots of member " INT64_FORMAT " do not cover its available balance", m->id);
+	ereport(ERROR,
+			(errcode(LY_INSUFFICIENT_POINTS),
+			 errmsg("insufficient points at %s", timestamptz_to_str(at)),
+			 errdetail("Requested: " INT64_FORMAT " points. Available at that time: " INT64_FORMAT
+					   " points (" INT64_FORMAT " now).", want, got, m->available + got),
+			 errhint("Points credited or released after a debit's business time cannot be spent by it.")));
 }
 
 /* ---- earn ---- */
@@ -525,10 +561,7 @@ do_redeem(FunctionCallInfo fcinfo, int64 member_id, int64 points, char *key, Tim
 			e.detail = ly_jsonb(psprintf("{\"partner\": %s, \"partner_price\": %s}",
 										 ly_json_str(partner), ly_json_num(price)));
 		}
-		if (points > m->available)
-			ly_insufficient(m, points);
-		if (ly_draw_available(m, points, 0, &dl) != points)
-			elog(ERROR, "loyalty: lots of member " INT64_FORMAT " do not cover its available balance", m->id);
+		ly_draw_debit(m, points, op.at, &dl);
 		ly_note_activity(m, op.at);
 		m->redeemed = ly_add_points(m->redeemed, points);
 
@@ -829,10 +862,7 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 		ly_sweep(to, op.at, &st);
 		ly_note_activity(from, op.at);
 		ly_note_activity(to, op.at);
-		if (points > from->available)
-			ly_insufficient(from, points);
-		if (ly_draw_available(from, points, 0, &dl) != points)
-			elog(ERROR, "loyalty: lots of member " INT64_FORMAT " do not cover its available balance", from_id);
+		ly_draw_debit(from, points, op.at, &dl);
 		from->redeemed = ly_add_points(from->redeemed, points);
 
 		/* the receiver's lots keep the expiry dates of the lots they came from */

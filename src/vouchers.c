@@ -314,8 +314,8 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 						 errmsg("member " INT64_FORMAT " has reached the limit of %lld for reward \"%s\"",
 								m->id, (long long) limit, reward)));
 		}
-		if (cost > m->available)
-			ly_insufficient(m, cost);
+		/* only points available at op.at pay (no write yet: a later error leaves nothing) */
+		ly_draw_debit(m, cost, op.at, &dl);
 		/* stock last: the reward's row lock is held only by members who can pay */
 		if (!unlimited)
 		{
@@ -333,8 +333,6 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 		key_id = (int) ly_get_int64(0, 1);
 		secret = DatumGetByteaPCopy(ly_get(0, 2, &isnull));
 
-		if (ly_draw_available(m, cost, 0, &dl) != cost)
-			elog(ERROR, "loyalty: lots of member " INT64_FORMAT " do not cover its available balance", m->id);
 		ly_note_activity(m, op.at);
 		m->redeemed = ly_add_points(m->redeemed, cost);
 

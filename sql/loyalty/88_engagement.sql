@@ -483,6 +483,10 @@ AS $$
 DECLARE
     m  loyalty.member := loyalty.engagement_member(member);
     tz text;
+    ms timestamptz;
+    me timestamptz;
+    ws timestamptz;
+    we timestamptz;
 BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'at must not be null' USING ERRCODE = 'LY034';
@@ -491,18 +495,33 @@ BEGIN
         RAISE EXCEPTION 'business time must be finite' USING ERRCODE = 'LY033';
     END IF;
     SELECT p.timezone INTO tz FROM loyalty.program p WHERE p.id = m.program_id;
+    -- the month and week that contain `at`, when a challenge needs them: at the first or
+    -- last instant PostgreSQL has, their edges fall outside its range
+    IF EXISTS (SELECT FROM loyalty.challenge c
+                WHERE c.program_id = m.program_id AND c.active AND c.period IN ('month', 'week')) THEN
+        BEGIN
+            ms := date_trunc('month', challenge_progress.at AT TIME ZONE tz) AT TIME ZONE tz;
+            me := (date_trunc('month', challenge_progress.at AT TIME ZONE tz) + interval '1 month') AT TIME ZONE tz;
+            ws := date_trunc('week', challenge_progress.at AT TIME ZONE tz) AT TIME ZONE tz;
+            we := (date_trunc('week', challenge_progress.at AT TIME ZONE tz) + interval '7 days') AT TIME ZONE tz;
+        EXCEPTION WHEN datetime_field_overflow THEN
+            RAISE EXCEPTION 'timestamp out of range'
+                USING ERRCODE = 'LY033',
+                      DETAIL = 'The challenge period that contains the business time is outside PostgreSQL''s range.';
+        END;
+    END IF;
     -- the period instance of each active challenge that contains `at`
     RETURN QUERY
     WITH c AS (
         SELECT c.*,
                CASE c.period
-                   WHEN 'month' THEN date_trunc('month', challenge_progress.at AT TIME ZONE tz) AT TIME ZONE tz
-                   WHEN 'week' THEN date_trunc('week', challenge_progress.at AT TIME ZONE tz) AT TIME ZONE tz
+                   WHEN 'month' THEN ms
+                   WHEN 'week' THEN ws
                    WHEN 'fixed' THEN c.starts_at
                    ELSE '-infinity'::timestamptz END AS ps,
                CASE c.period
-                   WHEN 'month' THEN (date_trunc('month', challenge_progress.at AT TIME ZONE tz) + interval '1 month') AT TIME ZONE tz
-                   WHEN 'week' THEN (date_trunc('week', challenge_progress.at AT TIME ZONE tz) + interval '7 days') AT TIME ZONE tz
+                   WHEN 'month' THEN me
+                   WHEN 'week' THEN we
                    WHEN 'fixed' THEN c.ends_at
                    ELSE 'infinity'::timestamptz END AS pe
           FROM loyalty.challenge c
