@@ -108,7 +108,7 @@ program_has_tiers(Program *p, int64 a, int64 b, int64 c, int64 d, int64 e)
 	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, " \
 	"       last_entry_at, next_transition_at, q_start, q_oldest, q_asof, tier_review_at, " \
 	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until, grace_tier_id, " \
-	"       earned_tier_id FROM loyalty.member WHERE id = $1 "
+	"       earned_tier_id, referred_by FROM loyalty.member WHERE id = $1 "
 
 static LyQuery q_lock_member = {MEMBER_COLUMNS "FOR UPDATE", 1, {INT8OID}, NULL};
 static LyQuery q_try_lock_member = {MEMBER_COLUMNS "FOR UPDATE SKIP LOCKED", 1, {INT8OID}, NULL};
@@ -274,6 +274,9 @@ lock_member(int64 member_id, Program *known, bool skip_locked)
 	earned_id = DatumGetInt64(ly_get(0, 25, &isnull));
 	if (isnull)
 		earned_id = tier_id;
+	m->referred_by = DatumGetInt64(ly_get(0, 26, &isnull));
+	if (isnull)
+		m->referred_by = 0;
 
 	m->prog = (known && known->id == program_id) ? known : ly_program(program_id);
 	if (!program_has_tiers(m->prog, tier_id, pinned_id, granted_id, grace_id, earned_id))
@@ -569,6 +572,8 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 	if (ly_run(&q_existing_member, v, NULL, 1) == 1)
 	{
 		id = ly_get_int64(0, 1);
+		if (referral != NULL)
+			(void) ly_referral_existing(id, program_id, referral);	/* same referrer, or an error */
 		SPI_finish();
 		PG_RETURN_INT64(id);
 	}
@@ -612,6 +617,9 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 	}
 	id = ly_get_int64(0, 1);
 	ly_record_tier_change(id, at, NULL, base_code, "enroll", NULL, NULL);
+	if (referrer)
+		ly_referral_enrolled(id, referrer, program_id, at);
+	ly_event_signup(id, at);
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }
