@@ -11,14 +11,34 @@
  */
 #include "loyalty.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+
+/*
+ * Is the 1.1 schema there? The library may be newer than a database's schema
+ * until ALTER EXTENSION loyalty UPDATE runs: then enroll, earn and maintenance
+ * must work as in 1.0, without the growth tables. Once seen, they stay.
+ */
+bool
+ly_growth_installed(void)
+{
+	static bool installed = false;
+	Oid			nsp;
+
+	if (installed)
+		return true;
+	nsp = get_namespace_oid("loyalty", true);
+	installed = OidIsValid(nsp) && OidIsValid(get_relname_relid("offer", nsp));
+	return installed;
+}
 
 typedef struct EventDef
 {
@@ -279,6 +299,8 @@ ly_event_signup(int64 member_id, TimestampTz at)
 	Op			op;
 	EventOutcome out;
 
+	if (!ly_growth_installed())
+		return;
 	ly_op_init(&op, "award", "loyalty:signup", at);
 	op.request = ly_jsonb("{\"event\": \"signup\"}");
 	(void) record(&op, member_id, "signup", &out, false);
@@ -357,6 +379,8 @@ ly_birthday_pass(TimestampTz now, int64 limit)
 	int64		done = 0;
 	MemoryContext loopcxt;
 
+	if (!ly_growth_installed())
+		return 0;
 	v[0] = TimestampTzGetDatum(now);
 	v[1] = Int64GetDatum(limit);
 	n = ly_run(&q_due_birthdays, v, NULL, 0);

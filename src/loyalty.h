@@ -392,6 +392,7 @@ extern void ly_segment_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
 							  Numeric refunded_amount, bool full);
 
 /* ---- growth (events.c): event awards, signup, birthdays; referrals at enrol ---- */
+extern bool ly_growth_installed(void);
 extern void ly_event_signup(int64 member_id, TimestampTz at);
 extern int64 ly_growth_credit(Member *m, TimestampTz at, const char *key, Jsonb *request,
 							  int64 points, const char *reason, Jsonb *detail);

@@ -36,7 +36,8 @@ ly_referral_enrolled(int64 member_id, int64 referrer_id, int64 program_id, Times
 	Datum		v[4] = {Int64GetDatum(member_id), Int64GetDatum(referrer_id),
 	Int64GetDatum(program_id), TimestampTzGetDatum(at)};
 
-	ly_run(&q_insert_referral, v, NULL, 0);
+	if (ly_growth_installed())
+		ly_run(&q_insert_referral, v, NULL, 0);
 }
 
 static LyQuery q_code_owner = {
@@ -240,7 +241,7 @@ ly_referral_purchase(Op *op, EntryRow *purchase, Jsonb *attrs)
 	TimestampTz pay_at;
 
 	(void) attrs;
-	if (m->referred_by == 0 || purchase->amount == NULL)
+	if (m->referred_by == 0 || purchase->amount == NULL || !ly_growth_installed())
 		return;					/* the common case costs nothing */
 	v[0] = Int64GetDatum(m->id);
 	if (ly_run(&q_open_referral, v, NULL, 1) != 1)
@@ -291,7 +292,7 @@ ly_referral_refund(Op *op, EntryRow *refund, int64 purchase_entry_id, Numeric re
 	(void) refund;
 	(void) refunded_amount;
 	(void) full;
-	if (op->m->referred_by == 0)
+	if (op->m->referred_by == 0 || !ly_growth_installed())
 		return;
 	v[0] = Int64GetDatum(op->m->id);
 	v[1] = Int64GetDatum(purchase_entry_id);
@@ -317,6 +318,8 @@ ly_referral_pass(TimestampTz now, int64 limit)
 	int64		done = 0;
 	MemoryContext loopcxt;
 
+	if (!ly_growth_installed())
+		return 0;
 	n = ly_run(&q_due_referrals, v, NULL, 0);
 	ids = palloc(sizeof(int64) * (n > 0 ? n : 1));
 	for (i = 0; i < n; i++)

@@ -63,6 +63,7 @@ seg_reset(Datum arg, Oid relid)
 		return;
 	/* freed at the next load, not here: an evaluation may be using a segment */
 	nsegs = -1;
+	segment_relid = InvalidOid;	/* looked up again (the extension may have been re-created) */
 }
 
 static LyQuery q_segments = {
@@ -118,7 +119,6 @@ load_segments(void)
 	if (seg_cxt == NULL)
 		seg_cxt = AllocSetContextCreate(CacheMemoryContext, "loyalty segments", ALLOCSET_SMALL_SIZES);
 	MemoryContextReset(seg_cxt);
-	segment_relid = get_relname_relid("segment", get_namespace_oid("loyalty", false));
 	ly_run(&q_segments, NULL, NULL, 0);
 	old = MemoryContextSwitchTo(seg_cxt);
 	segs = palloc0(sizeof(Segment) * (SPI_processed > 0 ? SPI_processed : 1));
@@ -378,13 +378,19 @@ category_of(Jsonb *attrs)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-/* the lock that lets add_segment wait for purchases in flight before it fills the rollup */
-static void
+/*
+ * The lock that lets add_segment wait for purchases in flight before it fills
+ * the rollup. False if the schema has no segments yet (1.0 before its update).
+ */
+static bool
 lock_segments(void)
 {
+	if (!ly_growth_installed())
+		return false;
 	if (!OidIsValid(segment_relid))
 		segment_relid = get_relname_relid("segment", get_namespace_oid("loyalty", false));
 	LockRelationOid(segment_relid, AccessShareLock);
+	return true;
 }
 
 void
@@ -392,8 +398,7 @@ ly_segment_purchase(Op *op, EntryRow *purchase, Jsonb *attrs)
 {
 	Datum		v[5];
 
-	lock_segments();
-	if (!program_has_segments(op->m->prog->id) || purchase->amount == NULL)
+	if (!lock_segments() || !program_has_segments(op->m->prog->id) || purchase->amount == NULL)
 		return;
 	v[0] = Int64GetDatum(op->m->id);
 	v[1] = TimestampTzGetDatum(purchase->at);
@@ -421,8 +426,7 @@ ly_segment_refund(Op *op, EntryRow *refund, int64 purchase_entry_id, Numeric ref
 	Datum		v[5];
 
 	(void) refund;
-	lock_segments();
-	if (!program_has_segments(op->m->prog->id))
+	if (!lock_segments() || !program_has_segments(op->m->prog->id))
 		return;
 	v[0] = Int64GetDatum(op->m->id);
 	v[1] = Int64GetDatum(purchase_entry_id);
