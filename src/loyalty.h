@@ -70,6 +70,7 @@
 #define LY_INVALID_SEGMENT        MAKE_SQLSTATE('L','Y','1','3','7')
 #define LY_INVALID_OFFER          MAKE_SQLSTATE('L','Y','1','3','8')
 #define LY_INVALID_BIRTH_DATE     MAKE_SQLSTATE('L','Y','1','3','9')
+#define LY_REWARD_SEGMENT         MAKE_SQLSTATE('L','Y','1','4','0')
 
 /* Keys, codes and external references are indexed: bound them well below a btree row. */
 #define LY_MAX_KEY	512
@@ -388,6 +389,7 @@ extern void ly_referral_refund(Op *op, EntryRow *refund, int64 purchase_entry_id
 /* segments.c: does the member belong to the segment right now */
 extern bool ly_member_in_segment(Member *m, int64 segment_id, TimestampTz at);
 extern void ly_segment_purchase(Op *op, EntryRow *purchase, Jsonb *attrs);
+extern void ly_check_reward_segment(Member *m, int64 reward_id, const char *reward, TimestampTz at);
 extern void ly_segment_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
 							  Numeric refunded_amount, bool full);
 

@@ -435,3 +435,27 @@ ly_segment_refund(Op *op, EntryRow *refund, int64 purchase_entry_id, Numeric ref
 	v[4] = CStringGetTextDatum(op->m->prog->s.timezone);
 	ly_run(&q_refund_day, v, NULL, 0);
 }
+
+/* ---- rewards for a segment ---- */
+
+static LyQuery q_reward_segment = {
+	"SELECT rs.segment_id, s.code FROM loyalty.reward_segment rs "
+	"  JOIN loyalty.segment s ON s.id = rs.segment_id WHERE rs.reward_id = $1", 1, {INT8OID}, NULL};
+
+/* redeem_reward calls this (member locked): a reward set for a segment is for its members only */
+void
+ly_check_reward_segment(Member *m, int64 reward_id, const char *reward, TimestampTz at)
+{
+	Datum		v = Int64GetDatum(reward_id);
+	int64		segment_id;
+	char	   *code;
+
+	if (!ly_growth_installed() || ly_run(&q_reward_segment, &v, NULL, 1) != 1)
+		return;
+	segment_id = ly_get_int64(0, 1);
+	code = ly_get_text(0, 2);
+	if (!ly_member_in_segment(m, segment_id, at))
+		ereport(ERROR,
+				(errcode(LY_REWARD_SEGMENT),
+				 errmsg("reward \"%s\" is for members of segment \"%s\"", reward, code)));
+}

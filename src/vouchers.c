@@ -313,6 +313,7 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 						 errmsg("member " INT64_FORMAT " has reached the limit of %lld for reward \"%s\"",
 								m->id, (long long) limit, reward)));
 		}
+		ly_check_reward_segment(m, reward_id, reward, op.at);	/* segments.c */
 		if (cost > m->available)
 			ly_insufficient(m, cost);
 		/* stock last: the reward's row lock is held only by members who can pay */

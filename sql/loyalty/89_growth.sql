@@ -714,3 +714,50 @@ SELECT pg_catalog.pg_extension_config_dump('loyalty.segment_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.purchase_day', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.offer', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.offer_id_seq', '');
+
+-- ---- rewards for a segment ----------------------------------------------------------
+
+-- A reward listed here can only be redeemed by members of the segment (redeem_reward, LY140).
+CREATE TABLE loyalty.reward_segment (
+    reward_id  bigint PRIMARY KEY REFERENCES loyalty.reward,
+    segment_id bigint NOT NULL REFERENCES loyalty.segment
+);
+
+CREATE FUNCTION loyalty.set_reward_segment(program text, reward_code text, segment_code text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pid bigint;
+    rid bigint;
+    sid bigint;
+BEGIN
+    IF program IS NULL OR reward_code IS NULL THEN
+        RAISE EXCEPTION '% must not be null', CASE WHEN program IS NULL THEN 'program' ELSE 'reward_code' END
+            USING ERRCODE = 'LY034';
+    END IF;
+    SELECT p.id INTO pid FROM loyalty.program p WHERE p.code = set_reward_segment.program;
+    IF pid IS NULL THEN
+        RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY001';
+    END IF;
+    SELECT r.id INTO rid FROM loyalty.reward r WHERE r.program_id = pid AND r.code = reward_code;
+    IF rid IS NULL THEN
+        RAISE EXCEPTION 'reward "%" does not exist in program "%"', reward_code, program USING ERRCODE = 'LY007';
+    END IF;
+    IF segment_code IS NULL THEN
+        DELETE FROM loyalty.reward_segment rs WHERE rs.reward_id = rid;
+        RETURN;
+    END IF;
+    SELECT s.id INTO sid FROM loyalty.segment s WHERE s.program_id = pid AND s.code = segment_code;
+    IF sid IS NULL THEN
+        RAISE EXCEPTION 'segment "%" does not exist in program "%"', segment_code, program USING ERRCODE = 'LY136';
+    END IF;
+    INSERT INTO loyalty.reward_segment AS rs (reward_id, segment_id) VALUES (rid, sid)
+    ON CONFLICT (reward_id) DO UPDATE SET segment_id = excluded.segment_id;
+END
+$$;
+COMMENT ON FUNCTION loyalty.set_reward_segment(text, text, text) IS
+    'restrict a reward to the members of a segment (NULL segment: everyone again)';
+
+SELECT pg_catalog.pg_extension_config_dump('loyalty.reward_segment', '');

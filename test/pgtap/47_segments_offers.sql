@@ -2,7 +2,7 @@
 -- in Asia/Tokyo), the rollup filled from history and kept by purchases and refunds,
 -- offers_for, hostile input.
 BEGIN;
-SELECT plan(56);
+SELECT plan(63);
 
 SELECT loyalty.create_program('sg', 'Segments', '{"timezone": "Asia/Tokyo"}');
 SELECT loyalty.add_tier('sg', 'base', 'Base', 0);
@@ -95,6 +95,19 @@ SELECT is(pg_temp.offers((SELECT p FROM m), '2026-03-22 12:00+09'), 'coffee-prom
           'p: a coffee lover, and gold since the 100 purchase (the refund does not lower a tier before its review)');
 SELECT is(pg_temp.offers((SELECT q FROM m), '2026-03-09 12:00+09'), 'old,winback', 'q on 9 March: the promo has not started, the old offer has not ended');
 SELECT is(pg_temp.offers((SELECT r FROM m), '2026-04-01 00:00:00+09'), 'gold-gift:latte', 'winback ends at 1 April 00:00 (exclusive)');
+
+-- a reward for a segment: only its members can redeem it
+SELECT loyalty.rotate_voucher_key();
+SELECT lives_ok($$SELECT loyalty.set_reward_segment('sg', 'latte', 'lapsed30')$$, 'latte only for lapsed members');
+SELECT throws_ok($$SELECT loyalty.redeem_reward((SELECT p FROM m), 'latte', 'p-latte', '2026-03-22 12:00+09')$$,
+                 'LY140', NULL, 'p is not lapsed: LY140');
+SELECT is((SELECT points FROM loyalty.redeem_reward((SELECT r FROM m), 'latte', 'r-latte', '2026-03-22 12:00+09')), -50::bigint,
+          'r is lapsed: redeemed for 50 points');
+SELECT lives_ok($$SELECT loyalty.set_reward_segment('sg', 'latte', NULL)$$, 'latte for everyone again');
+SELECT is((SELECT points FROM loyalty.redeem_reward((SELECT p FROM m), 'latte', 'p-latte', '2026-03-22 12:00+09')), -50::bigint,
+          'p can redeem it now');
+SELECT throws_ok($$SELECT loyalty.set_reward_segment('sg', 'latte', 'nosuch')$$, 'LY136', NULL, 'unknown segment -> LY136');
+SELECT throws_ok($$SELECT loyalty.set_reward_segment('sg', 'nosuch', 'gold')$$, 'LY007', NULL, 'unknown reward -> LY007');
 
 -- hostile input: SQLSTATEs, nothing written
 CREATE TEMP TABLE before AS SELECT (SELECT count(*) FROM loyalty.segment) AS s, (SELECT count(*) FROM loyalty.offer) AS o;
