@@ -2,7 +2,7 @@
 -- in Asia/Tokyo), the rollup filled from history and kept by purchases and refunds,
 -- offers_for, hostile input.
 BEGIN;
-SELECT plan(63);
+SELECT plan(64);
 
 SELECT loyalty.create_program('sg', 'Segments', '{"timezone": "Asia/Tokyo"}');
 SELECT loyalty.add_tier('sg', 'base', 'Base', 0);
@@ -64,6 +64,10 @@ SELECT is(loyalty.in_segment((SELECT p FROM m), pg_temp.seg('gold'), '2026-03-18
 SELECT is(loyalty.in_segment((SELECT q FROM m), pg_temp.seg('new'), '2026-03-31 23:59:59+09'), true, 'q enrolled 1 March: 30 days on 31 March');
 SELECT is(loyalty.in_segment((SELECT q FROM m), pg_temp.seg('new'), '2026-04-01 00:00:00+09'), false, '31 days on 1 April');
 SELECT is(loyalty.in_segment((SELECT p FROM m), pg_temp.seg('regular'), '2026-03-18 12:00+09'), true, 'p: 3 visits');
+SELECT loyalty.create_program('other', 'Other');
+SELECT loyalty.add_tier('other', 'base', 'Base', 0);
+SELECT is(loyalty.in_segment(loyalty.enroll('other', 'o', '2026-01-01'), pg_temp.seg('everyone'), '2026-03-18 12:00+09'), false,
+          'a segment of another program: not a member of it');
 SELECT is(pg_temp.segs((SELECT p FROM m), '2026-03-18 12:00+09'), 'big,coffee,everyone,recent7,regular,spend30', 'member_segments(p)');
 SELECT is(pg_temp.segs((SELECT q FROM m), '2026-03-18 12:00+09'), 'everyone,lapsed30,new', 'member_segments(q)');
 SELECT is(pg_temp.segs((SELECT r FROM m), '2026-03-18 12:00+09'), 'big,everyone,gold,lapsed30', 'member_segments(r)');
