@@ -13,14 +13,15 @@
  *     per-category rollup kept by the purchase and refund hooks, read by
  *     primary-key range scans. It is only written for programs that have
  *     segments, and add_segment fills it from the ledger for a program's
- *     first segment (under a lock that waits for in-flight purchases).
+ *     first segment (see lock_program).
  */
 #include "loyalty.h"
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "storage/lmgr.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -59,11 +60,11 @@ static void
 seg_reset(Datum arg, Oid relid)
 {
 	(void) arg;
-	if (relid != InvalidOid && relid != segment_relid)
+	/* not knowing our relation's oid yet, any invalidation drops the cache */
+	if (relid != InvalidOid && OidIsValid(segment_relid) && relid != segment_relid)
 		return;
 	/* freed at the next load, not here: an evaluation may be using a segment */
 	nsegs = -1;
-	segment_relid = InvalidOid;	/* looked up again (the extension may have been re-created) */
 }
 
 static LyQuery q_segments = {
@@ -119,6 +120,8 @@ load_segments(void)
 	if (seg_cxt == NULL)
 		seg_cxt = AllocSetContextCreate(CacheMemoryContext, "loyalty segments", ALLOCSET_SMALL_SIZES);
 	MemoryContextReset(seg_cxt);
+	/* looked up at each load: the extension may have been dropped and created again */
+	segment_relid = get_relname_relid("segment", get_namespace_oid("loyalty", false));
 	ly_run(&q_segments, NULL, NULL, 0);
 	old = MemoryContextSwitchTo(seg_cxt);
 	segs = palloc0(sizeof(Segment) * (SPI_processed > 0 ? SPI_processed : 1));
@@ -379,17 +382,25 @@ category_of(Jsonb *attrs)
 }
 
 /*
- * The lock that lets add_segment wait for purchases in flight before it fills
- * the rollup. False if the schema has no segments yet (1.0 before its update).
+ * Every purchase and refund holds a shared lock keyed by its program until it
+ * commits; a program's first add_segment takes it exclusively before filling the
+ * rollup from the ledger, so it waits for the purchases in flight and the ones
+ * after it see the segment and keep the rollup themselves: none is missed or
+ * counted twice. Only that program's purchases pause, for the time of the fill.
+ * The key is pg_advisory_xact_lock(int4, int4)'s, first key 0x4C5A in its high
+ * half (the member queue lock uses 0x4C59). False before the 1.1 schema.
  */
 static bool
-lock_segments(void)
+lock_program(int64 program_id)
 {
+	LOCKTAG		tag;
+
 	if (!ly_growth_installed())
 		return false;
-	if (!OidIsValid(segment_relid))
-		segment_relid = get_relname_relid("segment", get_namespace_oid("loyalty", false));
-	LockRelationOid(segment_relid, AccessShareLock);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId,
+						 (uint32) (0x4C5A0000 | (((uint64) program_id >> 32) & 0xFFFF)),
+						 (uint32) ((uint64) program_id & 0xFFFFFFFF), 2);
+	(void) LockAcquire(&tag, ShareLock, false, false);
 	return true;
 }
 
@@ -398,7 +409,7 @@ ly_segment_purchase(Op *op, EntryRow *purchase, Jsonb *attrs)
 {
 	Datum		v[5];
 
-	if (!lock_segments() || !program_has_segments(op->m->prog->id) || purchase->amount == NULL)
+	if (!lock_program(op->m->prog->id) || !program_has_segments(op->m->prog->id) || purchase->amount == NULL)
 		return;
 	v[0] = Int64GetDatum(op->m->id);
 	v[1] = TimestampTzGetDatum(purchase->at);
@@ -426,7 +437,7 @@ ly_segment_refund(Op *op, EntryRow *refund, int64 purchase_entry_id, Numeric ref
 	Datum		v[5];
 
 	(void) refund;
-	if (!lock_segments() || !program_has_segments(op->m->prog->id))
+	if (!lock_program(op->m->prog->id) || !program_has_segments(op->m->prog->id))
 		return;
 	v[0] = Int64GetDatum(op->m->id);
 	v[1] = Int64GetDatum(purchase_entry_id);

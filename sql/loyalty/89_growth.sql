@@ -478,12 +478,14 @@ BEGIN
         RAISE EXCEPTION 'program "%" already has a segment "%"', program, code USING ERRCODE = 'LY041';
     END IF;
 
-    -- The program's first segment: wait for purchases in flight (they hold a share
-    -- lock on loyalty.segment), then fill the rollup from the ledger; purchases after
-    -- this commit keep it themselves.
+    -- The program's first segment: wait for its purchases in flight (each holds a
+    -- shared advisory lock keyed by the program, src/segments.c), then fill the rollup
+    -- from the ledger; purchases after this commit keep it themselves.
     first := NOT EXISTS (SELECT FROM loyalty.segment x WHERE x.program_id = pid);
     IF first THEN
-        LOCK TABLE loyalty.segment IN ACCESS EXCLUSIVE MODE;
+        PERFORM pg_advisory_xact_lock(x'4C5A0000'::integer | ((pid >> 32) & 65535)::integer,
+                                      ((pid & 4294967295) - CASE WHEN (pid & 4294967295) >= 2147483648
+                                                                 THEN 4294967296 ELSE 0 END)::integer);
         first := NOT EXISTS (SELECT FROM loyalty.segment x WHERE x.program_id = pid);
     END IF;
     IF first THEN
