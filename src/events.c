@@ -294,12 +294,14 @@ loyalty_record_event(PG_FUNCTION_ARGS)
  * inserted (so the lock cannot wait). A no-op unless the program defines 'signup'.
  */
 void
-ly_event_signup(int64 member_id, TimestampTz at)
+ly_event_signup(int64 member_id, int64 program_id, TimestampTz at)
 {
 	Op			op;
 	EventOutcome out;
+	EventDef	ev;
 
-	if (!ly_growth_installed())
+	/* most programs define no signup: one lookup, no lock */
+	if (!ly_growth_installed() || !find_event(program_id, "signup", &ev))
 		return;
 	ly_op_init(&op, "award", "loyalty:signup", at);
 	op.request = ly_jsonb("{\"event\": \"signup\"}");

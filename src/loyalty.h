@@ -395,7 +395,7 @@ extern void ly_segment_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
 
 /* ---- growth (events.c): event awards, signup, birthdays; referrals at enrol ---- */
 extern bool ly_growth_installed(void);
-extern void ly_event_signup(int64 member_id, TimestampTz at);
+extern void ly_event_signup(int64 member_id, int64 program_id, TimestampTz at);
 extern int64 ly_growth_credit(Member *m, TimestampTz at, const char *key, Jsonb *request,
 							  int64 points, const char *reason, Jsonb *detail);
 extern int64 ly_birthday_pass(TimestampTz now, int64 limit);

@@ -619,7 +619,7 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 	ly_record_tier_change(id, at, NULL, base_code, "enroll", NULL, NULL);
 	if (referrer)
 		ly_referral_enrolled(id, referrer, program_id, at);
-	ly_event_signup(id, at);
+	ly_event_signup(id, program_id, at);
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }
