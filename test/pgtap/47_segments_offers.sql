@@ -2,7 +2,7 @@
 -- in Asia/Tokyo), the rollup filled from history and kept by purchases and refunds,
 -- offers_for, hostile input.
 BEGIN;
-SELECT plan(64);
+SELECT plan(73);
 
 SELECT loyalty.create_program('sg', 'Segments', '{"timezone": "Asia/Tokyo"}');
 SELECT loyalty.add_tier('sg', 'base', 'Base', 0);
@@ -130,6 +130,15 @@ SELECT throws_ok($$SELECT loyalty.add_offer('sg', 'x', '{"bonus": {}, "valid_fro
 SELECT throws_ok($$SELECT loyalty.in_segment((SELECT p FROM m), -1, '2026-03-18 12:00+09')$$, 'LY136', NULL, 'in_segment of an unknown segment -> LY136');
 SELECT throws_ok($$SELECT * FROM loyalty.member_segments(-1)$$, 'LY002', NULL, 'member_segments of an unknown member -> LY002');
 SELECT throws_ok($$SELECT * FROM loyalty.offers_for((SELECT p FROM m), 'infinity')$$, 'LY033', NULL, 'offers_for at infinity -> LY033');
+SELECT throws_ok($$SELECT loyalty.add_segment('sg', 'x', NULL)$$, 'LY034', NULL, 'NULL criteria -> LY034');
+SELECT throws_ok($$SELECT loyalty.add_segment('nosuch', 'x', '{}')$$, 'LY001', NULL, 'unknown program -> LY001');
+SELECT throws_ok($$SELECT loyalty.add_segment('sg', repeat('x', 100000), '{}')$$, 'LY037', NULL, '100 000-byte code -> LY037');
+SELECT throws_ok($$SELECT loyalty.add_offer('sg', 'winback', '{"bonus": {}}')$$, 'LY041', NULL, 'duplicate offer -> LY041');
+SELECT throws_ok($$SELECT loyalty.add_offer('sg', 'x', '{"bonus": {}, "colour": "red"}')$$, 'LY138', NULL, 'unknown offer key -> LY138');
+SELECT throws_ok($$SELECT loyalty.add_offer('sg', 'x', '{"tiers": ["platinum"], "bonus": {}}')$$, 'LY003', NULL, 'unknown tier -> LY003');
+SELECT throws_ok($$SELECT loyalty.in_segment(NULL, 1)$$, 'LY034', NULL, 'in_segment(NULL) -> LY034');
+SELECT throws_ok($$SELECT * FROM loyalty.member_segments(NULL)$$, 'LY034', NULL, 'member_segments(NULL) -> LY034');
+SELECT throws_ok($$SELECT * FROM loyalty.offers_for(-1)$$, 'LY002', NULL, 'offers_for of an unknown member -> LY002');
 SELECT is((SELECT (count(*), (SELECT count(*) FROM loyalty.offer)) FROM loyalty.segment), (SELECT (s, o) FROM before), 'nothing written');
 
 SELECT is_empty('SELECT * FROM loyalty.check_invariants()', 'invariants hold');
