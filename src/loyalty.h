@@ -64,6 +64,14 @@
 #define LY_INVALID_STAMPS_NEEDED  MAKE_SQLSTATE('L','Y','1','2','1')
 #define LY_INVALID_ENGAGE_REWARD  MAKE_SQLSTATE('L','Y','1','2','2')
 #define LY_INVALID_CHALLENGE      MAKE_SQLSTATE('L','Y','1','2','3')
+/* earning rules, baskets, partners (rules.c, partners.c): LY100-LY119 */
+#define LY_INVALID_RULE           MAKE_SQLSTATE('L','Y','1','0','0')
+#define LY_UNKNOWN_RULE           MAKE_SQLSTATE('L','Y','1','0','1')
+#define LY_INVALID_LINES          MAKE_SQLSTATE('L','Y','1','0','2')
+#define LY_UNKNOWN_PARTNER        MAKE_SQLSTATE('L','Y','1','0','3')
+#define LY_INVALID_PARTNER        MAKE_SQLSTATE('L','Y','1','0','4')
+#define LY_INVALID_RETURN         MAKE_SQLSTATE('L','Y','1','0','5')
+#define LY_RULE_ENDED             MAKE_SQLSTATE('L','Y','1','0','6')
 /* growth (events, referrals, segments, offers, birthdays): LY130-LY149 */
 #define LY_UNKNOWN_EVENT          MAKE_SQLSTATE('L','Y','1','3','0')
 #define LY_INVALID_EVENT          MAKE_SQLSTATE('L','Y','1','3','1')
@@ -376,9 +384,10 @@ extern void ly_record_tier_change(int64 member_id, TimestampTz at, const char *f
 
 /*
  * ---- what else a purchase moves (hooks.c dispatches) ----
- * Called by earn after its entry and lot are written, and by reverse after its entry
- * and draws are written; both with the member locked and before it is saved, so
- * whatever they change on op->m lands in the receipt. They may write more entries.
+ * Called by earn and reverse with the member locked, once the operation's entry is
+ * fully computed (its id is known) but before it is inserted and the member saved,
+ * so the entry's receipt columns, which a replay returns, count whatever the hooks
+ * paid. They may write more entries (ids after the purchase's, rows before it).
  */
 extern void ly_after_purchase(Op *op, EntryRow *purchase, Jsonb *attrs);
 extern void ly_after_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
@@ -410,6 +419,30 @@ extern int64 ly_referral_pass(TimestampTz now, int64 limit);
 extern void ly_referral_enrolled(int64 member_id, int64 referrer_id, int64 program_id,
 								 TimestampTz at);
 extern int64 ly_referral_existing(int64 member_id, int64 program_id, const char *code);
+
+/*
+ * ---- earning rules (rules.c) and partners (partners.c) ----
+ * ly_rules_earn computes a purchase's points (base, rule bonuses, basket lines),
+ * books cap usage, and appends its detail keys (", \"rules\": ...") to *detail.
+ * ly_rules_refund splits the points a refund takes back over the rules that gave
+ * them, gives cap usage back, and appends the refund's detail keys.
+ */
+extern int64 ly_rules_earn(Member *m, Numeric amount, Jsonb *attrs, TimestampTz at,
+						   Numeric tier_multiplier, StringInfo detail);
+typedef struct RuleTake
+{
+	int			n;
+	int64	   *rule;			/* rule ids */
+	int64	   *points;
+} RuleTake;
+extern void ly_rules_refund(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail,
+							int64 earned, int64 due, bool full, Numeric cumulative,
+							Numeric paid, RuleTake *cand, StringInfo detail);
+extern void ly_lines_return(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail,
+							Jsonb *ret, Numeric *amount, int64 *points, RuleTake *cand,
+							StringInfo detail);
+/* a partner named by earn's attrs or a redemption: id and price per point; errors LY103 */
+extern int64 ly_partner(int64 program_id, const char *code, Numeric *price);
 
 /* ---- outbox (outbox.c): events written in the caller's transaction ---- */
 /* kind: 'member_enrolled', 'tier_changed', 'voucher_issued', 'voucher_used',

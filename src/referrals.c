@@ -8,10 +8,7 @@
  *
  * Why not pay inside the earn: the referrer is a second member. Waiting for their
  * lock while the referee is locked could deadlock (a transfer from the referrer
- * to the referee locks the two in the other order), and a bonus credited to the
- * referee inside the earn would make the earn's receipt differ from what a
- * replay returns (the entry's receipt columns are written before the hooks).
- * Maintenance takes referral rows, referees and referrers with SKIP LOCKED and
+ * to the referee locks the two in the other order). Maintenance takes referral rows, referees and referrers with SKIP LOCKED and
  * never waits: a busy member is paid by the next run. The per-referrer limit is
  * counted under the referrer's lock, so two referrals paid at once cannot both
  * take the last slot. A refund of the qualifying purchase that leaves it below
@@ -275,8 +272,9 @@ static LyQuery q_unqualify = {
 	"   AND r.referee_outcome IS NULL AND r.referrer_outcome IS NULL "
 	"   AND (SELECT e.amount FROM loyalty.entry e WHERE e.member_id = $1 AND e.id = $2) "
 	"     - (SELECT coalesce(sum(x.amount), 0) FROM loyalty.entry x "
-	"         WHERE x.member_id = $1 AND x.ref_entry_id = $2 AND x.kind = 'reverse') < r.min_purchase",
-	2, {INT8OID, INT8OID}, NULL};
+	"         WHERE x.member_id = $1 AND x.ref_entry_id = $2 AND x.kind = 'reverse' AND x.id <> $3) "
+	"     - $4 < r.min_purchase",
+	4, {INT8OID, INT8OID, INT8OID, NUMERICOID}, NULL};
 
 /*
  * reverse calls this with the referee locked: a refund of the qualifying
@@ -287,15 +285,16 @@ void
 ly_referral_refund(Op *op, EntryRow *refund, int64 purchase_entry_id, Numeric refunded_amount,
 				   bool full)
 {
-	Datum		v[2];
+	Datum		v[4];
 
-	(void) refund;
-	(void) refunded_amount;
 	(void) full;
 	if (op->m->referred_by == 0 || !ly_growth_installed())
 		return;
+	/* this refund counted once, whether or not its entry is written yet (reverse calls us before) */
 	v[0] = Int64GetDatum(op->m->id);
 	v[1] = Int64GetDatum(purchase_entry_id);
+	v[2] = Int64GetDatum(refund->id);
+	v[3] = NumericGetDatum(refunded_amount);
 	ly_run(&q_unqualify, v, NULL, 0);
 }
 

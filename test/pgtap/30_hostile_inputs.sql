@@ -41,13 +41,14 @@ END $$;
 -- every row count that a call could change
 CREATE FUNCTION pg_temp.counts() RETURNS text LANGUAGE sql AS $$
     SELECT format('entry %s, lot %s, lot_draw %s, member %s, program %s, tier %s, voucher %s, subscription %s, '
-                  'tier_change %s, plan %s, reward %s',
+                  'tier_change %s, plan %s, reward %s, rule %s, rule_usage %s, partner %s',
                   (SELECT count(*) FROM loyalty.entry), (SELECT count(*) FROM loyalty.lot),
                   (SELECT count(*) FROM loyalty.lot_draw), (SELECT count(*) FROM loyalty.member),
                   (SELECT count(*) FROM loyalty.program), (SELECT count(*) FROM loyalty.tier),
                   (SELECT count(*) FROM loyalty.voucher), (SELECT count(*) FROM loyalty.subscription),
                   (SELECT count(*) FROM loyalty.tier_change), (SELECT count(*) FROM loyalty.plan),
-                  (SELECT count(*) FROM loyalty.reward)) $$;
+                  (SELECT count(*) FROM loyalty.reward), (SELECT count(*) FROM loyalty.rule),
+                  (SELECT count(*) FROM loyalty.rule_usage), (SELECT count(*) FROM loyalty.partner)) $$;
 
 -- ---------------------------------------------------------------------------
 -- Fixture: program hx (A, B; B subscribed; A holds a voucher) and program hx2 (C)
@@ -77,6 +78,12 @@ BEGIN
     PERFORM loyalty.add_reward('hx2', 'r2', 'Reward 2', 10);
     PERFORM loyalty.add_plan('hx', 'vipmax', 'Bonus overflow', 1, 1, signup_bonus_points => 9223372036854775807);
     PERFORM loyalty.add_reward('hx', 'rmax', 'Costs bigint max', 9223372036854775807);
+    -- earning rules and partners (a capped rule that never matches, so earns stay as they were)
+    PERFORM loyalty.add_rule('hx', 'hr1', '{"kind": "bonus", "points": 1, "match": {"category": "none"},
+                                           "cap": {"period": "day", "points": 5}}');
+    PERFORM loyalty.add_rule('hx2', 'hr2', '{"kind": "exclude"}');
+    PERFORM loyalty.add_partner('hx', 'p1', 'Partner 1', 0.01);
+    PERFORM loyalty.add_partner('hx2', 'p2', 'Partner 2', 0.01);
     IF NOT EXISTS (SELECT FROM loyalty.voucher_keys() k WHERE k.current) THEN
         PERFORM loyalty.rotate_voucher_key();
     END IF;
@@ -89,6 +96,7 @@ BEGIN
     PERFORM loyalty.redeem(a, 1, 'rd1', '2026-01-01 13:00+00');
     PERFORM loyalty.earn(b, 100, 'e1', '2026-01-01 12:00+00');
     PERFORM loyalty.earn(c, 100, 'ec', '2026-01-01 12:00+00');
+    PERFORM loyalty.earn(b, 10, 'eb', '2026-01-01 12:30+00', '{"lines": [{"amount": 4}, {"amount": 6, "qty": 2}]}');
     PERFORM loyalty.subscribe(b, 'vip', 's1', '2026-01-02 00:00+00');
     v := loyalty.redeem_reward(a, 'r1', 'rr1', '2026-01-02 00:00+00');
 
@@ -290,6 +298,28 @@ UNION ALL SELECT 'within', l, v, e FROM (VALUES
     ('NULL', 'NULL', 'LY034'), ('0', '''0''::interval', 'LY038'), ('-1 day', '''-1 day''::interval', 'LY038'),
     ('-178000000 years', '''-178000000 years''::interval', 'LY038'),
     ('178000000 years', '''178000000 years''::interval', 'ok|LY')) x(l, v, e)
+-- earning rules, baskets, partners
+UNION ALL SELECT 'rule_ref', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY037'), ('unknown', '''nope''', 'LY101'),
+    ('a rule of another program', '''hr2''', 'LY101'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY037')) x(l, v, e)
+UNION ALL SELECT 'partner_ref', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY037'), ('unknown', '''nope''', 'LY103'),
+    ('a partner of another program', '''p2''', 'LY103'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY037')) x(l, v, e)
+UNION ALL SELECT 'pprice', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('-1', '-1', 'LY104'), ('NaN', '''NaN''::numeric', 'LY104'),
+    ('Infinity', '''Infinity''::numeric', 'LY104'), ('-Infinity', '''-Infinity''::numeric', 'LY104'),
+    ('1000 digits', 'repeat(''9'', 1000)::numeric', 'ok|LY')) x(l, v, e)
+UNION ALL SELECT 'lines', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('object', '''{}''::jsonb', 'LY105'), ('number', '''1''::jsonb', 'LY105'),
+    ('JSON null', '''null''::jsonb', 'LY105'), ('empty array', '''[]''::jsonb', 'LY105'),
+    ('array 10000 deep', 'pg_temp.deep_arr(10000)', 'LY105'),
+    ('line 1.5', '''[{"line": 1.5}]''::jsonb', 'LY105'), ('line 0', '''[{"line": 0}]''::jsonb', 'LY105'),
+    ('line 3 of 2', '''[{"line": 3}]''::jsonb', 'LY105'), ('line bigint max', '''[{"line": 9223372036854775807}]''::jsonb', 'LY105'),
+    ('qty 3 of 2', '''[{"line": 2, "qty": 3}]''::jsonb', 'LY105'), ('qty -1', '''[{"line": 2, "qty": -1}]''::jsonb', 'LY105'),
+    ('qty 1e400', '''[{"line": 2, "qty": 1e400}]''::jsonb', 'LY105'),
+    ('line named twice', '''[{"line": 1}, {"line": 1}]''::jsonb', 'LY105')) x(l, v, e)
 -- enroll
 UNION ALL SELECT 'referral', l, v, e FROM (VALUES
     ('empty', '''''', 'LY004'), ('unknown', '''ZZZZZZZZ''', 'LY004'),
@@ -374,7 +404,23 @@ INSERT INTO fn VALUES
     ARRAY['''hx''', '''month'''], ARRAY['program', 'period_name']),
 ('member_value', 'SELECT * FROM loyalty.member_value(%s, %s)', ARRAY['''hx''', '3'], ARRAY['program', 'horizon']),
 ('expiring_points', 'SELECT * FROM loyalty.expiring_points(%s, %s)',
-    ARRAY['''30 days''', '''hx'''], ARRAY['within', 'program_opt']);
+    ARRAY['''30 days''', '''hx'''], ARRAY['within', 'program_opt']),
+('add_rule', 'SELECT loyalty.add_rule(%s, %s, %s)',
+    ARRAY['''hx''', '''hr_new''', '''{"kind": "bonus", "points": 5}'''], ARRAY['program', 'name', 'json_obj']),
+('end_rule', 'SELECT loyalty.end_rule(%s, %s, %s)',
+    ARRAY['''hx''', '''hr1''', '''2026-03-01 00:00+00'''], ARRAY['program', 'rule_ref', 'at']),
+('reverse_lines', 'SELECT * FROM loyalty.reverse_lines(%s, %s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('b'), '''eb''', '''[{"line": 2, "qty": 1}]''', '''k_new''', '''2026-03-01 00:00+00'''],
+    ARRAY['member', 'orig_key', 'lines', 'key', 'at']),
+('add_partner', 'SELECT loyalty.add_partner(%s, %s, %s, %s)',
+    ARRAY['''hx''', '''p_new''', '''New partner''', '0.01'], ARRAY['program', 'name', 'name', 'pprice']),
+('partner_redeem', 'SELECT * FROM loyalty.partner_redeem(%s, %s, %s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('a'), '5', '''p1''', '''k_new''', '''2026-03-01 00:00+00''', 'NULL'],
+    ARRAY['member', 'pts_debit', 'partner_ref', 'key', 'at', '-']),
+('partner_settlement', 'SELECT * FROM loyalty.partner_settlement(%s, %s, %s)',
+    ARRAY['''hx''', '''2026-01-01 00:00+00''', '''2026-02-01 00:00+00'''], ARRAY['program', 'ts_req', 'ts_req']),
+('rule_performance', 'SELECT * FROM loyalty.rule_performance(%s, %s, %s)',
+    ARRAY['''hx''', '''2026-01-01 00:00+00''', '''2026-02-01 00:00+00'''], ARRAY['program', 'ts_req', 'ts_req']);
 
 -- Generated: every function x every varied argument x every hostile value of its kind.
 CREATE TEMP TABLE cases (n serial, fn text, descr text, sql text, expect text);
@@ -431,6 +477,21 @@ INSERT INTO cases (fn, descr, sql, expect) VALUES
 ('set_tier', 'set_tier: until the last timestamp', format($q$SELECT loyalty.set_tier(%s, 'gold', '294276-12-31 23:59:59+00', 'm', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY'),
 ('earn', 'earn: 1000 fractional digits (0 points)', format($q$SELECT * FROM loyalty.earn(%s, ('0.' || repeat('9', 999))::numeric, 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY'),
 ('earn', 'earn: smallest positive numeric', format($q$SELECT * FROM loyalty.earn(%s, ('0.' || repeat('0', 16382) || '1')::numeric, 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY'),
+('add_rule', 'add_rule: duplicate code', $q$SELECT loyalty.add_rule('hx', 'hr1', '{"kind": "exclude"}')$q$, 'LY041'),
+('add_rule', 'add_rule: a tier of another program', $q$SELECT loyalty.add_rule('hx', 'hr_new', '{"kind": "exclude", "tiers": ["plat"]}')$q$, 'LY100'),
+('add_rule', 'add_rule: a multiplier of 10^1000', $q$SELECT loyalty.add_rule('hx', 'hr_new', jsonb_build_object('kind', 'multiplier', 'multiplier', repeat('9', 1000)::numeric))$q$, 'LY100'),
+('add_rule', 'add_rule: 100k-character match key', $q$SELECT loyalty.add_rule('hx', 'hr_new', jsonb_build_object('kind', 'exclude', 'match', jsonb_build_object(pg_temp.noise(100000), 1)))$q$, 'LY100'),
+('add_rule', 'add_rule: a match list of 100000 values', $q$SELECT loyalty.add_rule('hx', 'hr_new', jsonb_build_object('kind', 'exclude', 'match', jsonb_build_object('sku', (SELECT jsonb_agg(g) FROM generate_series(1, 100000) g))))$q$, 'LY100'),
+('add_partner', 'add_partner: duplicate code', $q$SELECT loyalty.add_partner('hx', 'p1', 'Again', 1)$q$, 'LY041'),
+('earn', 'earn: lines 10000 deep', format($q$SELECT * FROM loyalty.earn(%s, 5, 'k_new', '2026-03-01', jsonb_build_object('lines', pg_temp.deep_arr(10000)))$q$, pg_temp.fx('a')), 'LY102'),
+('earn', 'earn: 1001 lines', format($q$SELECT * FROM loyalty.earn(%s, 1001, 'k_new', '2026-03-01', jsonb_build_object('lines', (SELECT jsonb_agg(jsonb_build_object('amount', 1)) FROM generate_series(1, 1001))))$q$, pg_temp.fx('a')), 'LY102'),
+('earn', 'earn: a line of 10^1000', format($q$SELECT * FROM loyalty.earn(%s, repeat('9', 1000)::numeric, 'k_new', '2026-03-01', jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('amount', repeat('9', 1000)::numeric))))$q$, pg_temp.fx('a')), 'LY032'),
+('earn', 'earn: an unknown partner', format($q$SELECT * FROM loyalty.earn(%s, 5, 'k_new', '2026-03-01', '{"partner": "nope"}')$q$, pg_temp.fx('a')), 'LY103'),
+('earn', 'earn: a partner of another program', format($q$SELECT * FROM loyalty.earn(%s, 5, 'k_new', '2026-03-01', '{"partner": "p2"}')$q$, pg_temp.fx('a')), 'LY103'),
+('reverse_lines', 'reverse_lines: a purchase without lines', format($q$SELECT * FROM loyalty.reverse_lines(%s, 'e1', '[{"line": 1}]', 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'LY105'),
+('end_rule', 'end_rule: twice', $q$SELECT loyalty.end_rule('hx', 'hr1', '2026-03-01'), loyalty.end_rule('hx', 'hr1', '2026-03-01')$q$, 'LY106'),
+('partner_settlement', 'partner_settlement: from_at = to_at', $q$SELECT * FROM loyalty.partner_settlement('hx', '2026-01-01', '2026-01-01')$q$, 'LY038'),
+('rule_performance', 'rule_performance: from_at after to_at', $q$SELECT * FROM loyalty.rule_performance('hx', '2026-02-01', '2026-01-01')$q$, 'LY038'),
 ('earn', 'earn: 92233720368547758.07 (points just fit)', format($q$SELECT * FROM loyalty.earn(%s, 9223372036854775.807, 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY');
 
 -- Settings: each must be refused with LY030 (a non-object: LY030, "wrong type", or LY035).
@@ -490,7 +551,8 @@ SELECT set_eq('SELECT DISTINCT fn FROM cases',
                     'adjust', 'transfer', 'balance', 'statement', 'run_maintenance', 'maintain', 'set_tier',
                     'add_plan', 'subscribe', 'renew', 'cancel_subscription', 'tier_history', 'tier_progress',
                     'add_reward', 'redeem_reward', 'use_voucher', 'cancel_voucher', 'program_kpis',
-                    'cohort_retention', 'member_value', 'expiring_points'],
+                    'cohort_retention', 'member_value', 'expiring_points', 'add_rule', 'end_rule',
+                    'reverse_lines', 'add_partner', 'partner_redeem', 'partner_settlement', 'rule_performance'],
               'cases for every public function (check_voucher below)');
 
 -- Valid but extreme (rolled back): works, or an LY code (never 22xxx, 54xxx, XX000).
