@@ -2,7 +2,7 @@
 -- in Asia/Tokyo), the rollup filled from history and kept by purchases and refunds,
 -- offers_for, hostile input.
 BEGIN;
-SELECT plan(73);
+SELECT plan(76);
 
 SELECT loyalty.create_program('sg', 'Segments', '{"timezone": "Asia/Tokyo"}');
 SELECT loyalty.add_tier('sg', 'base', 'Base', 0);
@@ -112,6 +112,15 @@ SELECT is((SELECT points FROM loyalty.redeem_reward((SELECT p FROM m), 'latte', 
           'p can redeem it now');
 SELECT throws_ok($$SELECT loyalty.set_reward_segment('sg', 'latte', 'nosuch')$$, 'LY136', NULL, 'unknown segment -> LY136');
 SELECT throws_ok($$SELECT loyalty.set_reward_segment('sg', 'nosuch', 'gold')$$, 'LY007', NULL, 'unknown reward -> LY007');
+
+-- an earning rule targeted at a segment (rules.c calls ly_member_in_segment during the earn,
+-- on the history before that purchase): r is lapsed on 22 March, p is not
+SELECT loyalty.add_rule('sg', 'winback-bonus', format('{"kind": "bonus", "points": 5, "segment_id": %s}', pg_temp.seg('lapsed30'))::jsonb);
+SELECT is((SELECT points FROM loyalty.earn((SELECT r FROM m), 10, 'r-2', '2026-03-23 12:00+09')), 15::bigint,
+          'lapsed r: 10 + the segment''s bonus 5');
+SELECT is((SELECT points FROM loyalty.earn((SELECT p FROM m), 10, 'p-5', '2026-03-23 12:00+09')), 10::bigint, 'p, not lapsed: 10');
+SELECT is((SELECT points FROM loyalty.earn((SELECT r FROM m), 10, 'r-3', '2026-03-23 13:00+09')), 10::bigint,
+          'r bought today: no longer lapsed, no bonus');
 
 -- hostile input: SQLSTATEs, nothing written
 CREATE TEMP TABLE before AS SELECT (SELECT count(*) FROM loyalty.segment) AS s, (SELECT count(*) FROM loyalty.offer) AS o;
