@@ -7,7 +7,8 @@ OBJS         = src/loyalty.o src/calendar.o src/settings.o src/crypto.o src/spi_
                src/programs.o src/cache.o src/lots.o src/tiers.o src/memberships.o src/vouchers.o src/codes.o src/operations.o src/maintenance.o \
                src/triggers.o src/outbox.o \
                src/hooks.o src/engagement.o src/referrals.o src/segments.o \
-               src/rules.o src/partners.o src/events.o
+               src/rules.o src/partners.o \
+               src/tenancy.o src/events.o
 # The install script of the current version is built from one file per concern in
 # sql/loyalty/, concatenated in name order. Released install scripts are frozen as
 # committed files (sql/loyalty--1.0.sql). The upgrade script to the current version is

@@ -9,6 +9,8 @@
 #   load       concurrent load and crash safety (test/load/run.sh, its own durable cluster)
 #   fuzz       libFuzzer on the voucher code parser (test/fuzz/run.sh), and random settings
 #              documents against create_program's parser (test/fuzz/fuzz_settings.py); FUZZ_SECONDS
+#   security   install safety (test/security/install_safety.sh): CREATE EXTENSION in fresh
+#              databases prepared by a hostile role, hostile roles and schema, the upgrade
 #
 # Usage: scripts/test.sh [--no-build] [regress|isolation|pgtap|all ...] [test/pgtap/FILE.sql ...]
 #   With no stage, all three run. Naming pgTAP files runs only those (and implies pgtap).
@@ -31,8 +33,8 @@ tap_only=()
 for arg in "$@"; do
     case $arg in
         --no-build) do_build=0 ;;
-        regress|isolation|pgtap|model|load|fuzz) stages+=("$arg") ;;
-        all) stages+=(regress isolation pgtap model load fuzz) ;;
+        regress|isolation|pgtap|model|load|fuzz|security) stages+=("$arg") ;;
+        all) stages+=(regress isolation pgtap model load fuzz security) ;;
         *.sql) tap_only+=("$arg") ;;
         -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
@@ -42,7 +44,7 @@ if [ ${#tap_only[@]} -gt 0 ]; then
     stages+=(pgtap)
 fi
 if [ ${#stages[@]} -eq 0 ]; then
-    stages=(regress isolation pgtap model load fuzz)
+    stages=(regress isolation pgtap model load fuzz security)
 fi
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
@@ -243,6 +245,18 @@ run_load_stage() {
     fi
 }
 
+run_security_stage() {
+    local t0
+    t0=$(now_ms)
+    echo
+    echo "======================== security: install safety ========================"
+    if PG_BIN="$PG_BIN" bash test/security/install_safety.sh; then
+        record security 1 0 "$(elapsed "$t0")"
+    else
+        record security 0 1 "$(elapsed "$t0")" install_safety
+    fi
+}
+
 t_start=$(now_ms)
 if [ "$do_build" = 1 ]; then
     t0=$(now_ms)
@@ -270,6 +284,7 @@ want pgtap && run_pgtap_stage
 want model && run_model_stage
 want load && run_load_stage
 want fuzz && run_fuzz_stage
+want security && run_security_stage
 
 if grep -qE 'terminated by signal|PANIC|TRAP:' "$LOYALTY_SERVER_LOG" 2>/dev/null; then
     echo

@@ -356,7 +356,10 @@ loyalty_set_birthday(PG_FUNCTION_ARGS)
 
 static LyQuery q_due_birthdays = {
 	"SELECT b.member_id, b.next_at FROM loyalty.member_birthday b "
-	" WHERE b.next_at <= $1 ORDER BY b.next_at, b.member_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+	" WHERE b.next_at <= $1 "
+	"   AND EXISTS (SELECT FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id "
+	"                WHERE m.id = b.member_id AND loyalty.caller_may_use(p.tenant)) "	/* the caller's programs */
+	" ORDER BY b.next_at, b.member_id LIMIT $2 FOR UPDATE OF b SKIP LOCKED",
 	2, {TIMESTAMPTZOID, INT8OID}, NULL};
 
 static LyQuery q_advance_birthday = {
@@ -436,4 +439,17 @@ ly_birthday_pass(TimestampTz now, int64 limit)
 	}
 	MemoryContextDelete(loopcxt);
 	return done;
+}
+
+static LyQuery q_forget_birthday = {
+	"DELETE FROM loyalty.member_birthday WHERE member_id = $1", 1, {INT8OID}, NULL};
+
+/* anonymise_member calls this (member locked): personal data kept here goes */
+void
+ly_growth_forget_member(int64 member_id)
+{
+	Datum		v = Int64GetDatum(member_id);
+
+	if (ly_growth_installed())
+		ly_run(&q_forget_birthday, &v, NULL, 0);
 }

@@ -17,7 +17,8 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	/* No settings yet: everything a program needs lives in its row. */
+	/* Everything a program needs lives in its row; the one setting is the audit reason. */
+	ly_tenancy_init();
 }
 
 static void

@@ -72,6 +72,10 @@
 #define LY_INVALID_PARTNER        MAKE_SQLSTATE('L','Y','1','0','4')
 #define LY_INVALID_RETURN         MAKE_SQLSTATE('L','Y','1','0','5')
 #define LY_RULE_ENDED             MAKE_SQLSTATE('L','Y','1','0','6')
+/* security (tenancy.c, sql/loyalty/98_security.sql): LY150-LY159 */
+#define LY_ROLE_UNSAFE            MAKE_SQLSTATE('L','Y','1','5','0')
+#define LY_NOT_TENANT_MEMBER      MAKE_SQLSTATE('L','Y','1','5','1')
+#define LY_SCHEMA_UNSAFE          MAKE_SQLSTATE('L','Y','1','5','2')	/* raised by 98_security.sql */
 /* growth (events, referrals, segments, offers, birthdays): LY130-LY149 */
 #define LY_UNKNOWN_EVENT          MAKE_SQLSTATE('L','Y','1','3','0')
 #define LY_INVALID_EVENT          MAKE_SQLSTATE('L','Y','1','3','1')
@@ -161,6 +165,7 @@ typedef struct Tier
 typedef struct Program
 {
 	int64		id;
+	Oid			tenant;			/* program.tenant: the role that may use it; InvalidOid: any */
 	Settings	s;
 	pg_tz	   *tz;
 	int			ntiers;
@@ -206,8 +211,12 @@ typedef struct Member
 	int64		referred_by;	/* 0 if none (referrals.c) */
 } Member;
 
+/* Both refuse (LY001, as for an unknown id) a program the calling role may not use. */
 extern Program *ly_read_program(int64 program_id);
+extern Program *ly_read_program_unchecked(int64 program_id);
 extern Program *ly_program(int64 program_id);	/* cache.c */
+extern Program *ly_program_unchecked(int64 program_id);	/* cache.c: no tenant check */
+extern int64 ly_program_by_code(const char *code);	/* LY001 if unknown or not the caller's */
 extern Member *ly_lock_member(int64 member_id, Program *known);
 extern Member *ly_try_lock_member(int64 member_id, Program *known);
 extern void ly_save_member(Member *m);
@@ -411,6 +420,7 @@ extern void ly_segment_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
 
 /* ---- growth (events.c): event awards, signup, birthdays; referrals at enrol ---- */
 extern bool ly_growth_installed(void);
+extern void ly_growth_forget_member(int64 member_id);
 extern void ly_event_signup(int64 member_id, int64 program_id, TimestampTz at);
 extern int64 ly_growth_credit(Member *m, TimestampTz at, const char *key, Jsonb *request,
 							  int64 points, const char *reason, Jsonb *detail);
@@ -443,6 +453,19 @@ extern void ly_lines_return(Member *m, int64 purchase_entry_id, Jsonb *purchase_
 							StringInfo detail);
 /* a partner named by earn's attrs or a redemption: id and price per point; errors LY103 */
 extern int64 ly_partner(int64 program_id, const char *code, Numeric *price);
+/* ---- tenancy and audit (tenancy.c) ---- */
+/*
+ * The role a check is about: inside our SECURITY DEFINER functions GetUserId()
+ * is the extension's owner, GetOuterUserId() the role in effect outside them
+ * (the session user, or what SET ROLE chose).
+ */
+extern bool ly_tenant_allows(Oid tenant);	/* may the outer role use a program bound to tenant */
+extern bool ly_program_allowed(Program *p);
+extern void ly_check_program(Program *p);	/* LY001 (as unknown) unless allowed */
+extern void ly_audit(const char *action, int64 program_id, int64 member_id, const char *reason,
+					 Jsonb *detail);
+extern char *ly_acting_role(void);	/* name of GetOuterUserId() */
+extern void ly_tenancy_init(void);	/* _PG_init: the loyalty.audit_reason setting */
 
 /* ---- outbox (outbox.c): events written in the caller's transaction ---- */
 /* kind: 'member_enrolled', 'tier_changed', 'voucher_issued', 'voucher_used',

@@ -16,6 +16,7 @@
 
 static LyQuery q_due_members = {
 	"SELECT id FROM loyalty.member WHERE next_transition_at <= $1 AND next_transition_at < 'infinity' "
+	"   AND program_id IN (SELECT p.id FROM loyalty.program p WHERE loyalty.caller_may_use(p.tenant)) "
 	" ORDER BY next_transition_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 2,
 	{TIMESTAMPTZOID, INT8OID}, NULL};
 

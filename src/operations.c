@@ -481,6 +481,11 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 											 points, -points - moved));
 			write_debit(&op, &e, &dl, &debt);
 		}
+		/* who moved money by hand, and why (replays write nothing) */
+		ly_audit("adjust", op.m->prog->id, op.m->id, reason,
+				 ly_jsonb(psprintf("{\"points\": " INT64_FORMAT ", \"entry_id\": " INT64_FORMAT
+								   ", \"idempotency_key\": %s}", op.r.points, op.r.entry_id,
+								   ly_json_str(op.key))));
 	}
 	SPI_finish();
 	PG_RETURN_DATUM(ly_receipt_datum(fcinfo, &op.r));

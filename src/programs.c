@@ -17,7 +17,7 @@
 static LyQuery q_program = {
 	"SELECT points_per_unit, rounding, timezone, pending_days, expiry_policy, expiry_months, "
 	"       expiry_period, negative_balance, tier_basis, tier_window, tier_window_months, "
-	"       downgrade, grace_days, tier_retention_periods, voucher_refund_expiry "
+	"       downgrade, grace_days, tier_retention_periods, voucher_refund_expiry, tenant::oid "
 	"  FROM loyalty.program WHERE id = $1", 1, {INT8OID}, NULL};
 
 static LyQuery q_tiers = {
@@ -35,9 +35,19 @@ enum_col(uint64 row, int col, const char *const *names, int n)
 	return v;
 }
 
-/* Read a program and its tiers from the tables (cache.c keeps copies). */
+/* Read a program and its tiers, if the calling role may use it (tenancy.c). */
 Program *
 ly_read_program(int64 program_id)
+{
+	Program    *p = ly_read_program_unchecked(program_id);
+
+	ly_check_program(p);
+	return p;
+}
+
+/* Read a program and its tiers from the tables (cache.c keeps copies). */
+Program *
+ly_read_program_unchecked(int64 program_id)
 {
 	Program    *p = palloc0(sizeof(Program));
 	Datum		arg = Int64GetDatum(program_id);
@@ -64,6 +74,12 @@ ly_read_program(int64 program_id)
 	s->grace_days = (int) ly_get_int64(0, 13);
 	s->tier_retention_periods = (int) ly_get_int64(0, 14);
 	s->refund_fresh_expiry = strcmp(ly_get_text(0, 15), "fresh") == 0;
+	{
+		bool		isnull;
+		Datum		t = ly_get(0, 16, &isnull);
+
+		p->tenant = isnull ? InvalidOid : DatumGetObjectId(t);
+	}
 	p->tz = ly_timezone(s->timezone);
 
 	ly_run(&q_tiers, &arg, NULL, 0);
@@ -278,9 +294,18 @@ lock_member(int64 member_id, Program *known, bool skip_locked)
 	if (isnull)
 		m->referred_by = 0;
 
-	m->prog = (known && known->id == program_id) ? known : ly_program(program_id);
+	m->prog = (known && known->id == program_id) ? known : ly_program_unchecked(program_id);
+	/* a member of a program the caller may not use is reported as unknown (tenancy.c) */
+	if (!ly_program_allowed(m->prog))
+	{
+		if (skip_locked)
+			return NULL;
+		ereport(ERROR,
+				(errcode(LY_UNKNOWN_MEMBER),
+				 errmsg("member %lld does not exist", (long long) member_id)));
+	}
 	if (!program_has_tiers(m->prog, tier_id, pinned_id, granted_id, grace_id, earned_id))
-		m->prog = ly_read_program(program_id);	/* a tier newer than our copy: read afresh */
+		m->prog = ly_read_program_unchecked(program_id);	/* a tier newer than our copy: read afresh */
 	m->tier = m->earned_tier = m->pinned_tier = m->granted_tier = m->grace_tier = -1;
 	for (i = 0; i < m->prog->ntiers; i++)
 	{
@@ -369,14 +394,19 @@ ly_tier_code(Member *m)
 /* ---- SQL-callable admin functions ---- */
 
 static LyQuery q_program_by_code = {
-	"SELECT id FROM loyalty.program WHERE code = $1", 1, {TEXTOID}, NULL};
+	"SELECT id, tenant::oid FROM loyalty.program WHERE code = $1", 1, {TEXTOID}, NULL};
 
-static int64
-program_by_code(const char *code)
+/* The id of the program with this code; LY001 if unknown or not the caller's (tenancy.c). */
+int64
+ly_program_by_code(const char *code)
 {
 	Datum		arg = CStringGetTextDatum(code);
+	bool		isnull;
+	Datum		tenant;
 
-	if (ly_run(&q_program_by_code, &arg, NULL, 1) != 1)
+	/* a program the caller may not use is reported as unknown (tenancy.c) */
+	if (ly_run(&q_program_by_code, &arg, NULL, 1) != 1 ||
+		(tenant = ly_get(0, 2, &isnull), !isnull && !ly_tenant_allows(DatumGetObjectId(tenant))))
 		ereport(ERROR,
 				(errcode(LY_UNKNOWN_PROGRAM),
 				 errmsg("program \"%s\" does not exist", code)));
@@ -501,7 +531,7 @@ loyalty_add_tier(PG_FUNCTION_ARGS)
 				 errmsg("earn_multiplier must be a finite number greater than 0")));
 
 	SPI_connect();
-	program_id = program_by_code(program);
+	program_id = ly_program_by_code(program);
 	v[0] = Int64GetDatum(program_id);
 	v[1] = CStringGetTextDatum(code);
 	v[2] = CStringGetTextDatum(name);
@@ -565,7 +595,7 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 	char		code[9];
 
 	SPI_connect();
-	program_id = program_by_code(program);
+	program_id = ly_program_by_code(program);
 
 	v[0] = Int64GetDatum(program_id);
 	v[1] = CStringGetTextDatum(ref);

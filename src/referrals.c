@@ -300,6 +300,7 @@ ly_referral_refund(Op *op, EntryRow *refund, int64 purchase_entry_id, Numeric re
 
 static LyQuery q_due_referrals = {
 	"SELECT referee_id FROM loyalty.referral WHERE status = 'qualified' AND pay_at <= $1 "
+	"   AND program_id IN (SELECT p.id FROM loyalty.program p WHERE loyalty.caller_may_use(p.tenant)) "
 	" ORDER BY pay_at, referee_id LIMIT $2 FOR UPDATE SKIP LOCKED", 2, {TIMESTAMPTZOID, INT8OID}, NULL};
 
 /*

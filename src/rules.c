@@ -650,8 +650,9 @@ program_rules(int64 program_id)
  * ------------------------------------------------------------------------ */
 
 static LyQuery q_program_id = {
-	"SELECT id FROM loyalty.program WHERE code = $1", 1, {TEXTOID}, NULL};
+	"SELECT id FROM loyalty.program WHERE code = $1 AND loyalty.caller_may_use(tenant)", 1, {TEXTOID}, NULL};
 
+/* a program the caller may not use is reported as unknown (tenancy.c) */
 static int64
 program_id_of(const char *code)
 {

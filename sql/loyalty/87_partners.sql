@@ -40,7 +40,8 @@ BEGIN
         RAISE EXCEPTION 'price_per_point must be a finite number of 0 or more'
             USING ERRCODE = 'LY104', DETAIL = format('The value given was %s.', add_partner.price_per_point);
     END IF;
-    SELECT p.id INTO pid FROM loyalty.program p WHERE p.code = add_partner.program;
+    SELECT p.id INTO pid FROM loyalty.program p
+     WHERE p.code = add_partner.program AND loyalty.caller_may_use(p.tenant);   -- a foreign program is unknown
     IF NOT FOUND THEN
         RAISE EXCEPTION 'program "%" does not exist', add_partner.program USING ERRCODE = 'LY001';
     END IF;

@@ -99,7 +99,7 @@ BEGIN
             mx := 1;
         END IF;
     END IF;
-    SELECT p.id INTO pid FROM loyalty.program p WHERE p.code = define_event.program;
+    SELECT p.id INTO pid FROM loyalty.program p WHERE p.code = define_event.program AND loyalty.caller_may_use(p.tenant);   -- a foreign program is unknown
     IF pid IS NULL THEN
         RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY001';
     END IF;
@@ -235,7 +235,7 @@ BEGIN
     IF hold_days NOT BETWEEN 0 AND 3650 THEN
         RAISE EXCEPTION 'hold_days must be from 0 to 3650' USING ERRCODE = 'LY135';
     END IF;
-    SELECT p.id INTO pid FROM loyalty.program p WHERE p.code = set_referral_terms.program;
+    SELECT p.id INTO pid FROM loyalty.program p WHERE p.code = set_referral_terms.program AND loyalty.caller_may_use(p.tenant);   -- a foreign program is unknown
     IF pid IS NULL THEN
         RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY001';
     END IF;
@@ -423,7 +423,7 @@ BEGIN
     IF jsonb_typeof(criteria) <> 'object' THEN
         RAISE EXCEPTION 'criteria must be a JSON object' USING ERRCODE = 'LY035';
     END IF;
-    SELECT p.id, p.timezone INTO pid, tz FROM loyalty.program p WHERE p.code = add_segment.program;
+    SELECT p.id, p.timezone INTO pid, tz FROM loyalty.program p WHERE p.code = add_segment.program AND loyalty.caller_may_use(p.tenant);   -- a foreign program is unknown
     IF pid IS NULL THEN
         RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY001';
     END IF;
@@ -601,7 +601,7 @@ BEGIN
     IF jsonb_typeof(definition) <> 'object' THEN
         RAISE EXCEPTION 'definition must be a JSON object' USING ERRCODE = 'LY035';
     END IF;
-    SELECT p.id INTO pid FROM loyalty.program p WHERE p.code = add_offer.program;
+    SELECT p.id INTO pid FROM loyalty.program p WHERE p.code = add_offer.program AND loyalty.caller_may_use(p.tenant);   -- a foreign program is unknown
     IF pid IS NULL THEN
         RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY001';
     END IF;
@@ -739,7 +739,7 @@ BEGIN
         RAISE EXCEPTION '% must not be null', CASE WHEN program IS NULL THEN 'program' ELSE 'reward_code' END
             USING ERRCODE = 'LY034';
     END IF;
-    SELECT p.id INTO pid FROM loyalty.program p WHERE p.code = set_reward_segment.program;
+    SELECT p.id INTO pid FROM loyalty.program p WHERE p.code = set_reward_segment.program AND loyalty.caller_may_use(p.tenant);   -- a foreign program is unknown
     IF pid IS NULL THEN
         RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY001';
     END IF;

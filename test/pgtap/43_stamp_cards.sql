@@ -160,7 +160,7 @@ SELECT is(pg_temp.card(pg_temp.m('dan'), 'cups'), '2/4/0/250/1002', 'capped at 1
 UPDATE loyalty.reward SET stock = 1 WHERE code = 'free-latte';
 SELECT loyalty.enroll('tap43', 'eve', '2026-03-01');
 SELECT pg_temp.m('eve') AS mid_eve \gset
-CREATE ROLE tap43_app NOLOGIN;
+CREATE ROLE tap43_app NOLOGIN IN ROLE loyalty_app;   -- EXECUTE on the member operations (security issue)
 GRANT USAGE ON SCHEMA loyalty TO tap43_app;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA loyalty TO tap43_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA loyalty TO tap43_app;

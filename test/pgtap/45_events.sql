@@ -1,7 +1,7 @@
 -- 45_events: event awards with frequency limits at their edges in a non-UTC zone,
 -- replays, signup at enroll, birthdays once a year (29 February), hostile input.
 BEGIN;
-SELECT plan(60);
+SELECT plan(62);
 
 SELECT loyalty.create_program('ev', 'Events', '{"timezone": "America/New_York"}');
 SELECT loyalty.add_tier('ev', 'base', 'Base', 0);
@@ -109,6 +109,9 @@ SELECT throws_ok($$SELECT loyalty.set_birthday((SELECT june FROM bd), '2030-01-0
 SELECT throws_ok($$SELECT loyalty.set_birthday((SELECT june FROM bd), '1899-12-31', '2027-01-10 12:00+01')$$, 'LY139', NULL, 'birth date before 1900 -> LY139');
 SELECT throws_ok($$SELECT loyalty.set_birthday((SELECT june FROM bd), NULL, '2027-01-10 12:00+01')$$, 'LY034', NULL, 'NULL birth date -> LY034');
 SELECT throws_ok($$SELECT loyalty.set_birthday(-1, '1990-01-01', '2027-01-10 12:00+01')$$, 'LY002', NULL, 'unknown member -> LY002');
+SELECT is(loyalty.anonymise_member((SELECT june FROM bd), 'erasure request'), true, 'anonymise a member with a birth date');
+SELECT is((SELECT count(*) FROM loyalty.member_birthday WHERE member_id = (SELECT june FROM bd)), 0::bigint,
+          'anonymising erases the birth date');
 SELECT throws_ok($$SELECT loyalty.record_event((SELECT june FROM bd), 'review', 'x-prog', '2027-01-10 12:00+01')$$, 'LY130', NULL,
                  'an event of another program -> LY130');
 
