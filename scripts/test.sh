@@ -7,10 +7,14 @@
 #   model      model-based random tests (test/model/run.py): seeded operation sequences
 #              compared with an independent Python model (MODEL_SEEDS, MODEL_OPS)
 #   load       concurrent load and crash safety (test/load/run.sh, its own durable cluster)
-#   fuzz       libFuzzer on the voucher code parser (test/fuzz/run.sh), and random settings
-#              documents against create_program's parser (test/fuzz/fuzz_settings.py); FUZZ_SECONDS
+#   fuzz       libFuzzer on the voucher code and settings parsers (test/fuzz/run.sh, no backend),
+#              and random settings documents against create_program (test/fuzz/fuzz_settings.py);
+#              FUZZ_SECONDS per target
 #   security   install safety (test/security/install_safety.sh): CREATE EXTENSION in fresh
-#              databases prepared by a hostile role, hostile roles and schema, the upgrade
+#              databases prepared by a hostile role, hostile roles and schema, the upgrade's
+#              privileges
+#   bench      bench/run.sh --smoke: every benchmark case at tiny size, in its own cluster;
+#              checks that each runs and the report is written, asserts no timing
 #
 # Usage: scripts/test.sh [--no-build] [regress|isolation|pgtap|all ...] [test/pgtap/FILE.sql ...]
 #   With no stage, all three run. Naming pgTAP files runs only those (and implies pgtap).
@@ -33,8 +37,8 @@ tap_only=()
 for arg in "$@"; do
     case $arg in
         --no-build) do_build=0 ;;
-        regress|isolation|pgtap|model|load|fuzz|security) stages+=("$arg") ;;
-        all) stages+=(regress isolation pgtap model load fuzz security) ;;
+        regress|isolation|pgtap|model|load|fuzz|security|bench) stages+=("$arg") ;;
+        all) stages+=(regress isolation pgtap model load fuzz security bench) ;;
         *.sql) tap_only+=("$arg") ;;
         -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
@@ -44,7 +48,7 @@ if [ ${#tap_only[@]} -gt 0 ]; then
     stages+=(pgtap)
 fi
 if [ ${#stages[@]} -eq 0 ]; then
-    stages=(regress isolation pgtap model load fuzz security)
+    stages=(regress isolation pgtap model load fuzz security bench)
 fi
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
@@ -220,9 +224,9 @@ run_fuzz_stage() {
     local t0
     t0=$(now_ms)
     echo
-    echo "======================== fuzz: voucher code parser, ${FUZZ_SECONDS:-15} s ========================"
+    echo "======================== fuzz: parsers (libFuzzer), settings via SQL, ${FUZZ_SECONDS:-15} s each ========================"
     local passed=() failed=()
-    if bash test/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then passed+=(codes); else failed+=(fuzz_codes); fi
+    if bash test/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then passed+=(libfuzzer); else failed+=(libfuzzer); fi
     createdb fuzz 2>/dev/null
     if PGDATABASE=fuzz /usr/bin/python3 test/fuzz/fuzz_settings.py --seconds "${FUZZ_SECONDS:-15}" --seed "${FUZZ_SEED:-1}"; then
         passed+=(settings)
@@ -257,6 +261,20 @@ run_security_stage() {
     fi
 }
 
+run_bench_stage() {
+    local t0 rows
+    t0=$(now_ms)
+    echo
+    echo "======================== bench: every case at smoke size ========================"
+    # its own cluster, like load; the extension is already built and installed
+    if (unset LOYALTY_CLUSTER_DIR; bash bench/run.sh --smoke --no-build) &&
+       rows=$(grep -c '^| ' bench/out/report.md) && [ "$rows" -ge 11 ] && [ -s bench/out/chart.png ]; then
+        record bench 1 0 "$(elapsed "$t0")"
+    else
+        record bench 0 1 "$(elapsed "$t0")" bench_smoke
+    fi
+}
+
 t_start=$(now_ms)
 if [ "$do_build" = 1 ]; then
     t0=$(now_ms)
@@ -285,6 +303,7 @@ want model && run_model_stage
 want load && run_load_stage
 want fuzz && run_fuzz_stage
 want security && run_security_stage
+want bench && run_bench_stage
 
 if grep -qE 'terminated by signal|PANIC|TRAP:' "$LOYALTY_SERVER_LOG" 2>/dev/null; then
     echo

@@ -76,6 +76,8 @@
 #define LY_ROLE_UNSAFE            MAKE_SQLSTATE('L','Y','1','5','0')
 #define LY_NOT_TENANT_MEMBER      MAKE_SQLSTATE('L','Y','1','5','1')
 #define LY_SCHEMA_UNSAFE          MAKE_SQLSTATE('L','Y','1','5','2')	/* raised by 98_security.sql */
+/* batch.c (LY170-LY179) */
+#define LY_BATCH_INPUT            MAKE_SQLSTATE('L','Y','1','7','0')
 /* growth (events, referrals, segments, offers, birthdays): LY130-LY149 */
 #define LY_UNKNOWN_EVENT          MAKE_SQLSTATE('L','Y','1','3','0')
 #define LY_INVALID_EVENT          MAKE_SQLSTATE('L','Y','1','3','1')
@@ -220,6 +222,8 @@ extern int64 ly_program_by_code(const char *code);	/* LY001 if unknown or not th
 extern Member *ly_lock_member(int64 member_id, Program *known);
 extern Member *ly_try_lock_member(int64 member_id, Program *known);
 extern void ly_save_member(Member *m);
+#define LY_MEMBER_COLUMNS 25	/* what lock_member reads (programs.c MEMBER_COLUMNS) */
+extern Member *ly_member_from_columns(int64 member_id, Datum *c, bool *cn, Program *known);
 extern const char *ly_tier_code(Member *m);
 
 /* ---- SPI helpers (spi_util.c) ---- */
@@ -472,5 +476,22 @@ extern void ly_tenancy_init(void);	/* _PG_init: the loyalty.audit_reason setting
  * 'challenge_completed', 'points_expiring', ...; payload may be NULL. */
 extern void ly_outbox_emit(int64 program_id, int64 member_id, const char *kind,
 						   TimestampTz at, Jsonb *payload);
+
+/*
+ * ---- bulk ingestion (batch.c) ----
+ * While earn_batch runs, the entries, lots and member row of the member it is
+ * processing are buffered and written set-based (multi-row INSERT and UPDATE from
+ * arrays). The contract for code earn calls: every query (ly_run) first writes what
+ * is buffered for that member, so earn reads what it wrote; rows of members the batch
+ * is done with may still be buffered, and locking any other member (ly_lock_member)
+ * writes them: read another member's rows only after locking it.
+ */
+extern bool ly_batch_active;
+extern void ly_batch_before_query(void);
+extern bool ly_batch_defer_entry(int64 member_id, const char *key, Datum *v, const char *n);
+extern bool ly_batch_defer_lot(int64 member_id, Datum *v, const char *n);
+extern bool ly_batch_defer_save(Member *m, Datum *v, const char *n);
+extern Member *ly_batch_locked_member(int64 member_id, Program *known);
+extern bool ly_batch_key_unused(int64 member_id, const char *key);
 
 #endif							/* LOYALTY_H */

@@ -89,6 +89,9 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	referrals = ly_referral_pass(now, limit);
 	done += birthdays + referrals;
 
+	/* roll the ledger up for the reports (92_rollups.sql): not on the operations' path */
+	SPI_execute("SELECT loyalty.run_rollups()", false, 0);
+
 	result = MemoryContextStrdup(callcxt, psprintf(
 		"{\"members\": " UINT64_FORMAT ", \"released_lots\": " INT64_FORMAT
 		", \"released_points\": " INT64_FORMAT ", \"expired_lots\": " INT64_FORMAT

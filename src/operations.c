@@ -55,7 +55,8 @@ ly_insert_entry(Member *m, EntryRow *e)
 	v[14] = Int64GetDatum(m->available);
 	v[15] = Int64GetDatum(m->pending);
 	v[16] = CStringGetTextDatum(ly_tier_code(m));
-	ly_run(&q_insert_entry, v, n, 0);
+	if (!(ly_batch_active && ly_batch_defer_entry(m->id, e->key, v, n)))
+		ly_run(&q_insert_entry, v, n, 0);
 
 	if (!m->has_last_entry || e->at > m->last_entry_at)
 	{
@@ -95,6 +96,9 @@ ly_op_replayed(Op *op, int64 member_id)
 	Jsonb	   *req;
 	bool		isnull;
 
+	/* earn_batch knows which keys of the member it processes exist */
+	if (ly_batch_active && ly_batch_key_unused(member_id, op->key))
+		return false;
 	if (ly_run(&q_find_key, v, NULL, 1) != 1)
 		return false;
 	kind = ly_get_text(0, 2);

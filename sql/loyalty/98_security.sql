@@ -228,6 +228,10 @@ SELECT r.kind, r.object, r.roles::text[], r.definer, r.tenant_key, r.audit::text
     ('function', 'loyalty.adjust(bigint, bigint, text, text, timestamptz)', '{admin}', true, NULL, NULL),
     ('function', 'loyalty.set_tier(bigint, text, timestamptz, text, timestamptz)', '{admin}', true, NULL, NULL),
     ('function', 'loyalty.run_maintenance(timestamptz, integer)', '{admin}', true, NULL, NULL),
+    ('function', 'loyalty.earn_batch(regclass)', '{app}', true, NULL, NULL),
+    ('function', 'loyalty.run_rollups()', '{admin}', true, NULL, NULL),
+    ('function', 'loyalty.reset_rollups()', '{admin}', true, NULL, NULL),
+    ('function', 'loyalty.report_hwm()', '{admin,report}', true, NULL, NULL),   -- reads rollup_state for them
     ('function', 'loyalty.maintain(timestamptz, integer)', '{admin}', false, NULL, NULL),
     ('function', 'loyalty.anonymise_member(bigint, text)', '{admin}', true, NULL, NULL),
     ('function', 'loyalty.check_invariants()', '{admin,report}', false, NULL, NULL),
@@ -316,6 +320,11 @@ SELECT r.kind, r.object, r.roles::text[], r.definer, r.tenant_key, r.audit::text
     ('table', 'loyalty.challenge_credit', '{admin,app,report}', NULL, 'member_id', NULL),
     ('table', 'loyalty.member_badge', '{admin,app,report}', NULL, 'member_id', NULL),
     ('table', 'loyalty.audit', '{admin,report}', NULL, 'program_id_or_null', NULL),
+    ('table', 'loyalty.rollup_state', '{}', NULL, NULL, NULL),       -- the high-water mark: through report_hwm()
+    ('table', 'loyalty.rollup_day', '{admin,report}', NULL, 'program_id', NULL),
+    ('table', 'loyalty.rollup_member_day', '{admin,report}', NULL, 'program_id', NULL),
+    ('table', 'loyalty.rollup_member_month', '{admin,report}', NULL, 'program_id', NULL),
+    ('table', 'loyalty.rollup_cohort', '{admin,report}', NULL, 'program_id', NULL),
     -- growth (89_growth.sql): events, birthdays, referrals, segments, offers
     ('function', 'loyalty.define_event(text, text, bigint, jsonb)', '{admin}', true, NULL, NULL),
     ('function', 'loyalty.set_referral_terms(text, bigint, bigint, numeric, integer, integer)', '{admin}', true, NULL, NULL),
