@@ -10,6 +10,7 @@ ly_after_purchase(Op *op, EntryRow *purchase, Jsonb *attrs)
 {
 	ly_engagement_purchase(op, purchase, attrs);
 	ly_referral_purchase(op, purchase, attrs);
+	ly_segment_purchase(op, purchase, attrs);
 }
 
 void
@@ -18,4 +19,5 @@ ly_after_refund(Op *op, EntryRow *refund, int64 purchase_entry_id, Numeric refun
 {
 	ly_engagement_refund(op, refund, purchase_entry_id, refunded_amount, full);
 	ly_referral_refund(op, refund, purchase_entry_id, refunded_amount, full);
+	ly_segment_refund(op, refund, purchase_entry_id, refunded_amount, full);
 }

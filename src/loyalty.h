@@ -78,6 +78,18 @@
 #define LY_SCHEMA_UNSAFE          MAKE_SQLSTATE('L','Y','1','5','2')	/* raised by 98_security.sql */
 /* batch.c (LY170-LY179) */
 #define LY_BATCH_INPUT            MAKE_SQLSTATE('L','Y','1','7','0')
+/* growth (events, referrals, segments, offers, birthdays): LY130-LY149 */
+#define LY_UNKNOWN_EVENT          MAKE_SQLSTATE('L','Y','1','3','0')
+#define LY_INVALID_EVENT          MAKE_SQLSTATE('L','Y','1','3','1')
+#define LY_SELF_REFERRAL          MAKE_SQLSTATE('L','Y','1','3','2')
+#define LY_REFERRAL_LOOP          MAKE_SQLSTATE('L','Y','1','3','3')
+#define LY_REFERRAL_FIXED         MAKE_SQLSTATE('L','Y','1','3','4')
+#define LY_INVALID_REFERRAL_TERMS MAKE_SQLSTATE('L','Y','1','3','5')
+#define LY_UNKNOWN_SEGMENT        MAKE_SQLSTATE('L','Y','1','3','6')
+#define LY_INVALID_SEGMENT        MAKE_SQLSTATE('L','Y','1','3','7')
+#define LY_INVALID_OFFER          MAKE_SQLSTATE('L','Y','1','3','8')
+#define LY_INVALID_BIRTH_DATE     MAKE_SQLSTATE('L','Y','1','3','9')
+#define LY_REWARD_SEGMENT         MAKE_SQLSTATE('L','Y','1','4','0')
 
 /* Keys, codes and external references are indexed: bound them well below a btree row. */
 #define LY_MAX_KEY	512
@@ -198,6 +210,7 @@ typedef struct Member
 	bool		has_grant;		/* a subscription runs until granted_until */
 	int			granted_tier;	/* its tier's index, -1 for a plan of benefits only */
 	TimestampTz granted_until;
+	int64		referred_by;	/* 0 if none (referrals.c) */
 } Member;
 
 /* Both refuse (LY001, as for an unknown id) a program the calling role may not use. */
@@ -406,6 +419,22 @@ extern void ly_referral_refund(Op *op, EntryRow *refund, int64 purchase_entry_id
 							   Numeric refunded_amount, bool full);
 /* segments.c: does the member belong to the segment right now */
 extern bool ly_member_in_segment(Member *m, int64 segment_id, TimestampTz at);
+extern void ly_segment_purchase(Op *op, EntryRow *purchase, Jsonb *attrs);
+extern void ly_check_reward_segment(Member *m, int64 reward_id, const char *reward, TimestampTz at);
+extern void ly_segment_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
+							  Numeric refunded_amount, bool full);
+
+/* ---- growth (events.c): event awards, signup, birthdays; referrals at enrol ---- */
+extern bool ly_growth_installed(void);
+extern void ly_growth_forget_member(int64 member_id);
+extern void ly_event_signup(int64 member_id, int64 program_id, TimestampTz at);
+extern int64 ly_growth_credit(Member *m, TimestampTz at, const char *key, Jsonb *request,
+							  int64 points, const char *reason, Jsonb *detail);
+extern int64 ly_birthday_pass(TimestampTz now, int64 limit);
+extern int64 ly_referral_pass(TimestampTz now, int64 limit);
+extern void ly_referral_enrolled(int64 member_id, int64 referrer_id, int64 program_id,
+								 TimestampTz at);
+extern int64 ly_referral_existing(int64 member_id, int64 program_id, const char *code);
 
 /*
  * ---- earning rules (rules.c) and partners (partners.c) ----

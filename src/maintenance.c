@@ -37,6 +37,8 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	uint64		done = 0;
 	Program    *prog = NULL;
 	char	   *result;
+	int64		birthdays;
+	int64		referrals;
 
 	if (limit < 1)
 		ereport(ERROR,
@@ -82,15 +84,22 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	}
 	MemoryContextDelete(loopcxt);
 
+	/* birthdays and referral bonuses due (events.c, referrals.c); counted in members */
+	birthdays = ly_birthday_pass(now, limit);
+	referrals = ly_referral_pass(now, limit);
+	done += birthdays + referrals;
+
 	/* roll the ledger up for the reports (92_rollups.sql): not on the operations' path */
 	SPI_execute("SELECT loyalty.run_rollups()", false, 0);
 
 	result = MemoryContextStrdup(callcxt, psprintf(
 		"{\"members\": " UINT64_FORMAT ", \"released_lots\": " INT64_FORMAT
 		", \"released_points\": " INT64_FORMAT ", \"expired_lots\": " INT64_FORMAT
-		", \"expired_points\": " INT64_FORMAT ", \"expire_entries\": " INT64_FORMAT "}",
+		", \"expired_points\": " INT64_FORMAT ", \"expire_entries\": " INT64_FORMAT "%s}",
 		done, st.released_lots, st.released_points, st.expired_lots, st.expired_points,
-		st.expire_entries));
+		st.expire_entries,
+		birthdays + referrals == 0 ? "" : psprintf(", \"birthdays\": " INT64_FORMAT ", \"referrals\": " INT64_FORMAT,
+												   birthdays, referrals)));
 	SPI_finish();
 	PG_RETURN_JSONB_P(ly_jsonb(result));
 }

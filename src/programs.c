@@ -124,7 +124,7 @@ program_has_tiers(Program *p, int64 a, int64 b, int64 c, int64 d, int64 e)
 	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, " \
 	"       last_entry_at, next_transition_at, q_start, q_oldest, q_asof, tier_review_at, " \
 	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until, grace_tier_id, " \
-	"       earned_tier_id FROM loyalty.member WHERE id = $1 "
+	"       earned_tier_id, referred_by FROM loyalty.member WHERE id = $1 "
 
 static LyQuery q_lock_member = {MEMBER_COLUMNS "FOR UPDATE", 1, {INT8OID}, NULL};
 static LyQuery q_try_lock_member = {MEMBER_COLUMNS "FOR UPDATE SKIP LOCKED", 1, {INT8OID}, NULL};
@@ -223,6 +223,8 @@ lock_member(int64 member_id, Program *known, bool skip_locked)
 	int			k;
 	uint64		found;
 	Member	   *m;
+	bool		isnull;
+	int64		referred_by;
 
 	/* earn_batch holds the member it is processing as its last save left it */
 	if (ly_batch_active && !skip_locked)
@@ -256,7 +258,10 @@ lock_member(int64 member_id, Program *known, bool skip_locked)
 	}
 	for (k = 0; k < LY_MEMBER_COLUMNS; k++)
 		c[k] = ly_get(0, k + 1, &cn[k]);
+	/* read before ly_member_from_columns, whose program lookup may run queries */
+	referred_by = DatumGetInt64(ly_get(0, LY_MEMBER_COLUMNS + 1, &isnull));	/* referrals.c */
 	m = ly_member_from_columns(member_id, c, cn, known);
+	m->referred_by = isnull ? 0 : referred_by;
 	/* a member of a program the caller may not use is reported as unknown (tenancy.c) */
 	if (!ly_program_allowed(m->prog))
 	{
@@ -634,6 +639,8 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 	if (ly_run(&q_existing_member, v, NULL, 1) == 1)
 	{
 		id = ly_get_int64(0, 1);
+		if (referral != NULL)
+			(void) ly_referral_existing(id, program_id, referral);	/* same referrer, or an error */
 		SPI_finish();
 		PG_RETURN_INT64(id);
 	}
@@ -677,6 +684,9 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 	}
 	id = ly_get_int64(0, 1);
 	ly_record_tier_change(id, at, NULL, base_code, "enroll", NULL, NULL);
+	if (referrer)
+		ly_referral_enrolled(id, referrer, program_id, at);
+	ly_event_signup(id, program_id, at);
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }

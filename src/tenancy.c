@@ -260,6 +260,7 @@ loyalty_anonymise_member(PG_FUNCTION_ARGS)
 	if (ret != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "loyalty: anonymising member " INT64_FORMAT " failed", member_id);
 
+	ly_growth_forget_member(member_id);	/* events.c: the birth date */
 	/* the audit row names the member id only: nothing it records identifies the person */
 	ly_audit("anonymise_member", m->prog->id, member_id, reason, NULL);
 	SPI_finish();

@@ -314,6 +314,7 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 						 errmsg("member " INT64_FORMAT " has reached the limit of %lld for reward \"%s\"",
 								m->id, (long long) limit, reward)));
 		}
+		ly_check_reward_segment(m, reward_id, reward, op.at);	/* segments.c */
 		/* only points available at op.at pay (no write yet: a later error leaves nothing) */
 		ly_draw_debit(m, cost, op.at, &dl);
 		/* stock last: the reward's row lock is held only by members who can pay */

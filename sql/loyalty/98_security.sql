@@ -325,6 +325,31 @@ SELECT r.kind, r.object, r.roles::text[], r.definer, r.tenant_key, r.audit::text
     ('table', 'loyalty.rollup_member_day', '{admin,report}', NULL, 'program_id', NULL),
     ('table', 'loyalty.rollup_member_month', '{admin,report}', NULL, 'program_id', NULL),
     ('table', 'loyalty.rollup_cohort', '{admin,report}', NULL, 'program_id', NULL),
+    -- growth (89_growth.sql): events, birthdays, referrals, segments, offers
+    ('function', 'loyalty.define_event(text, text, bigint, jsonb)', '{admin}', true, NULL, NULL),
+    ('function', 'loyalty.set_referral_terms(text, bigint, bigint, numeric, integer, integer)', '{admin}', true, NULL, NULL),
+    ('function', 'loyalty.add_segment(text, text, jsonb)', '{admin}', true, NULL, NULL),
+    ('function', 'loyalty.add_offer(text, text, jsonb)', '{admin}', true, NULL, NULL),
+    ('function', 'loyalty.set_reward_segment(text, text, text)', '{admin}', true, NULL, NULL),
+    ('function', 'loyalty.record_event(bigint, text, text, timestamptz)', '{app}', true, NULL, NULL),
+    ('function', 'loyalty.set_birthday(bigint, date, timestamptz)', '{app}', true, NULL, NULL),
+    ('function', 'loyalty.referrals(bigint)', '{admin,app}', false, NULL, NULL),
+    ('function', 'loyalty.offers_for(bigint, timestamptz)', '{admin,app}', false, NULL, NULL),
+    ('function', 'loyalty.member_segments(bigint, timestamptz)', '{admin,app,report}', false, NULL, NULL),
+    ('function', 'loyalty.in_segment(bigint, bigint, timestamptz)', '{admin,app,report}', false, NULL, NULL),
+    ('function', 'loyalty.next_birthday(date, timestamptz, text)', '{}', false, NULL, NULL),
+    ('function', 'loyalty.growth_number(jsonb, text, numeric, numeric, boolean, text)', '{}', false, NULL, NULL),
+    ('function', 'loyalty.growth_keys(jsonb, text, text[], text)', '{}', false, NULL, NULL),
+    ('function', 'loyalty.growth_strings(jsonb, text, text)', '{}', false, NULL, NULL),
+    ('table', 'loyalty.event_type', '{admin,app,report}', NULL, 'program_id', '{updated_at}'),
+    ('table', 'loyalty.event_award', '{admin,app,report}', NULL, 'member_id', NULL),
+    ('table', 'loyalty.member_birthday', '{admin}', NULL, 'member_id', NULL),   -- personal data
+    ('table', 'loyalty.referral_terms', '{admin,app,report}', NULL, 'program_id', '{updated_at}'),
+    ('table', 'loyalty.referral', '{admin,app,report}', NULL, 'program_id', NULL),
+    ('table', 'loyalty.segment', '{admin,app,report}', NULL, 'program_id', '{}'),
+    ('table', 'loyalty.purchase_day', '{admin,app,report}', NULL, 'member_id', NULL),
+    ('table', 'loyalty.offer', '{admin,app,report}', NULL, 'program_id', '{}'),
+    ('table', 'loyalty.reward_segment', '{}', NULL, NULL, NULL),     -- read by redeem_reward (owner)
     ('table', 'loyalty.voucher', '{}', NULL, 'member_id', NULL),     -- codes are bearer tokens
     ('table', 'loyalty.voucher_key', '{}', NULL, NULL, NULL)         -- signing secrets
 ) AS r(kind, object, roles, definer, tenant_key, audit);

@@ -507,7 +507,22 @@ INSERT INTO fn_exempt VALUES
     ('access_rules', 'no arguments'), ('acting_role', 'no arguments'),
     ('audit_settings_change', 'trigger function'),
     ('caller_may_use', 'internal: the tenant check of the SQL functions, covered by 51_tenancy'),
-    ('tenant_visible', 'internal: the row-level security policy, covered by 51_tenancy');
+    ('tenant_visible', 'internal: the row-level security policy, covered by 51_tenancy'),
+    ('define_event', 'growth: hostile input (NULLs, bad frequency, 0 points, unknown program, empty name) in 45_events'),
+    ('record_event', 'growth: hostile input (NULLs, unknown member/event, infinite and end-of-calendar at, 100 000-byte event) in 45_events'),
+    ('set_birthday', 'growth: hostile input (NULL, future, before 1900, unknown member) in 45_events'),
+    ('next_birthday', 'internal: set_birthday and the birthday pass compute dates with it (45_events)'),
+    ('set_referral_terms', 'growth: hostile input (negative, both 0, NaN, limits, NULL, unknown program) in 46_referrals'),
+    ('referrals', 'growth: unknown member in 46_referrals'),
+    ('add_segment', 'growth: hostile criteria, NULLs, 100 000-byte code, unknown program in 47_segments_offers'),
+    ('add_offer', 'growth: hostile definitions, unknown segment/tier/reward, duplicates in 47_segments_offers'),
+    ('set_reward_segment', 'growth: unknown reward/segment in 47_segments_offers'),
+    ('in_segment', 'growth: NULL, unknown member and segment in 47_segments_offers'),
+    ('member_segments', 'growth: NULL and unknown member in 47_segments_offers'),
+    ('offers_for', 'growth: unknown member and infinite at in 47_segments_offers'),
+    ('growth_number', 'internal: add_segment and add_offer check numbers with it (47_segments_offers)'),
+    ('growth_keys', 'internal: add_segment and add_offer check keys with it (47_segments_offers)'),
+    ('growth_strings', 'internal: add_segment and add_offer check string lists with it (47_segments_offers)');
 
 -- Generated: every function x every varied argument x every hostile value of its kind.
 CREATE TEMP TABLE cases (n serial, fn text, descr text, sql text, expect text);

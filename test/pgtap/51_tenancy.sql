@@ -83,7 +83,13 @@ VALUES ('earn', 'SELECT loyalty.earn(%s, 10, ''p1'')'),
        ('stamp_cards', 'SELECT loyalty.stamp_cards(%s)'),
        ('challenge_progress', 'SELECT loyalty.challenge_progress(%s)'),
        ('member_badges', 'SELECT loyalty.member_badges(%s)'),
-       ('engagement_member', 'SELECT loyalty.engagement_member(%s)');
+       ('engagement_member', 'SELECT loyalty.engagement_member(%s)'),
+       ('record_event', 'SELECT loyalty.record_event(%s, ''review'', ''p16'')'),
+       ('set_birthday', 'SELECT loyalty.set_birthday(%s, ''1990-01-01'')'),
+       ('referrals', 'SELECT loyalty.referrals(%s)'),
+       ('offers_for', 'SELECT loyalty.offers_for(%s)'),
+       ('member_segments', 'SELECT loyalty.member_segments(%s)'),
+       ('in_segment', 'SELECT loyalty.in_segment(%s, 1)');
 UPDATE probe SET unknown_sql = format(foreign_sql, 999999999), foreign_sql = format(foreign_sql, :b1);
 INSERT INTO probe (fn, foreign_sql)
 VALUES ('enroll', 'SELECT loyalty.enroll(%L, ''new'')'),
@@ -104,7 +110,12 @@ VALUES ('enroll', 'SELECT loyalty.enroll(%L, ''new'')'),
        ('add_stamp_card', 'SELECT loyalty.add_stamp_card(%L, ''x'', 3, ''{}'', ''{"points": 50}'')'),
        ('add_challenge', 'SELECT loyalty.add_challenge(%L, ''x'', ''{"goal": "purchases", "target": 3, "period": "month", "reward": {"points": 100}}'')'),
        ('rule_performance', 'SELECT loyalty.rule_performance(%L, ''2020-01-01'', ''2030-01-01'')'),
-       ('partner_settlement', 'SELECT loyalty.partner_settlement(%L, ''2020-01-01'', ''2030-01-01'')');
+       ('partner_settlement', 'SELECT loyalty.partner_settlement(%L, ''2020-01-01'', ''2030-01-01'')'),
+       ('define_event', 'SELECT loyalty.define_event(%L, ''review'', 1)'),
+       ('set_referral_terms', 'SELECT loyalty.set_referral_terms(%L, 1, 1)'),
+       ('add_segment', 'SELECT loyalty.add_segment(%L, ''x'', ''{}'')'),
+       ('add_offer', 'SELECT loyalty.add_offer(%L, ''x'', ''{"bonus": {}}'')'),
+       ('set_reward_segment', 'SELECT loyalty.set_reward_segment(%L, ''mug'', NULL)');
 UPDATE probe SET unknown_sql = format(foreign_sql, 't51zz'), foreign_sql = format(foreign_sql, 't51b')
  WHERE unknown_sql IS NULL;
 INSERT INTO probe (fn, foreign_sql, unknown_sql)

@@ -1,0 +1,1 @@
+../../loyalty/89_growth.sql
