@@ -9,9 +9,13 @@
 #   load       concurrent load and crash safety (test/load/run.sh, its own durable cluster)
 #   fuzz       libFuzzer on the voucher code parser (test/fuzz/run.sh), and random settings
 #              documents against create_program's parser (test/fuzz/fuzz_settings.py); FUZZ_SECONDS
+#   upgrade    1.0 + ALTER EXTENSION UPDATE == fresh install: catalog and data (test/upgrade/run.sh)
+#   dump       pg_dump -Fc / pg_restore round trip of every extension table (test/dump/run.sh)
+#   scheduling run_maintenance from pg_cron and the background worker (test/scheduling/run.sh,
+#              its own clusters with shared_preload_libraries)
 #
 # Usage: scripts/test.sh [--no-build] [regress|isolation|pgtap|all ...] [test/pgtap/FILE.sql ...]
-#   With no stage, all three run. Naming pgTAP files runs only those (and implies pgtap).
+#   With no stage, all of them run. Naming pgTAP files runs only those (and implies pgtap).
 #   --no-build skips ensure_deps and make/make install (use the installed extension).
 # The last line printed is always "N passed, M failed", N and M counting pg_regress tests,
 # isolation tests and pgTAP files (a failed build counts as one failure). Exit status is 0
@@ -31,10 +35,10 @@ tap_only=()
 for arg in "$@"; do
     case $arg in
         --no-build) do_build=0 ;;
-        regress|isolation|pgtap|model|load|fuzz) stages+=("$arg") ;;
-        all) stages+=(regress isolation pgtap model load fuzz) ;;
+        regress|isolation|pgtap|model|load|fuzz|upgrade|dump|scheduling) stages+=("$arg") ;;
+        all) stages+=(regress isolation pgtap model load fuzz upgrade dump scheduling) ;;
         *.sql) tap_only+=("$arg") ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -42,7 +46,7 @@ if [ ${#tap_only[@]} -gt 0 ]; then
     stages+=(pgtap)
 fi
 if [ ${#stages[@]} -eq 0 ]; then
-    stages=(regress isolation pgtap model load fuzz)
+    stages=(regress isolation pgtap model load fuzz upgrade dump scheduling)
 fi
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
@@ -243,6 +247,19 @@ run_load_stage() {
     fi
 }
 
+# A stage that is one script: passes when it exits 0 (upgrade, dump, scheduling).
+run_script_stage() {  # run_script_stage STAGE SCRIPT
+    local t0
+    t0=$(now_ms)
+    echo
+    echo "======================== $1: $2 ========================"
+    if PG_BIN="$PG_BIN" bash "$2"; then
+        record "$1" 1 0 "$(elapsed "$t0")"
+    else
+        record "$1" 0 1 "$(elapsed "$t0")" "$2"
+    fi
+}
+
 t_start=$(now_ms)
 if [ "$do_build" = 1 ]; then
     t0=$(now_ms)
@@ -270,6 +287,9 @@ want pgtap && run_pgtap_stage
 want model && run_model_stage
 want load && run_load_stage
 want fuzz && run_fuzz_stage
+want upgrade && run_script_stage upgrade test/upgrade/run.sh
+want dump && run_script_stage dump test/dump/run.sh
+want scheduling && run_script_stage scheduling test/scheduling/run.sh
 
 if grep -qE 'terminated by signal|PANIC|TRAP:' "$LOYALTY_SERVER_LOG" 2>/dev/null; then
     echo
