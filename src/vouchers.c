@@ -162,6 +162,29 @@ static LyQuery q_new_key = {
 	"SELECT coalesce(max(id), 0) + 1, $1 FROM loyalty.voucher_key "
 	"HAVING coalesce(max(id), 0) < $2 RETURNING id", 2, {BYTEAOID, INT4OID}, NULL};
 
+/*
+ * The first key is made by the first redeem, not by the install script: a key row
+ * written by CREATE EXTENSION would clash with the dumped keys when pg_restore
+ * reloads voucher_key (and a fresh secret there would turn every code forged).
+ * Only when there has never been a key: revoking them all still stops issuing.
+ */
+static LyQuery q_first_key = {
+	"INSERT INTO loyalty.voucher_key (id, secret) SELECT 1, $1 "
+	" WHERE NOT EXISTS (SELECT FROM loyalty.voucher_key) ON CONFLICT (id) DO NOTHING",
+	1, {BYTEAOID}, NULL};
+
+static void
+first_key(void)
+{
+	bytea	   *secret = palloc(VARHDRSZ + 32);
+	Datum		v[1];
+
+	SET_VARSIZE(secret, VARHDRSZ + 32);
+	ly_random_bytes((unsigned char *) VARDATA(secret), 32);
+	v[0] = PointerGetDatum(secret);
+	ly_run(&q_first_key, v, NULL, 0);
+}
+
 /* rotate_voucher_key(): a new signing key from OpenSSL's CSPRNG; old ones stay valid */
 PG_FUNCTION_INFO_V1(loyalty_rotate_voucher_key);
 Datum
@@ -324,7 +347,8 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 						(errcode(LY_OUT_OF_STOCK),
 						 errmsg("reward \"%s\" is out of stock", reward)));
 		}
-		if (ly_run(&q_current_key, NULL, NULL, 1) != 1)
+		if (ly_run(&q_current_key, NULL, NULL, 1) != 1 &&
+			(first_key(), ly_run(&q_current_key, NULL, NULL, 1) != 1))
 			ereport(ERROR,
 					(errcode(LY_NO_VOUCHER_KEY),
 					 errmsg("there is no active voucher key"),

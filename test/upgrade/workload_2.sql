@@ -15,5 +15,5 @@ SELECT loyalty.run_maintenance('2026-08-01 00:00:00+00');
 SELECT (loyalty.earn(loyalty.member_id('up', 'm1'), 100, 'e1', '2026-01-05 00:00:00+00')).replayed;
 SELECT (loyalty.redeem(loyalty.member_id('up', 'm2'), 50, 'r1', '2026-01-10 00:00:00+00')).replayed;
 -- a voucher issued on 1.0, used after the upgrade
-SELECT (loyalty.use_voucher(loyalty.voucher_code(v.id), 'u1', '2026-02-01 00:00:00+00')).replayed
+SELECT (loyalty.use_voucher(v.code, 'u1', '2026-02-01 00:00:00+00')).replayed
   FROM loyalty.voucher v JOIN loyalty.member m ON m.id = v.member_id WHERE m.external_ref = 'm3';
