@@ -59,6 +59,10 @@
 #define LY_NO_VOUCHER_KEY         MAKE_SQLSTATE('L','Y','0','9','7')
 #define LY_APPEND_ONLY            MAKE_SQLSTATE('L','Y','0','6','0')
 #define LY_INVALID_TRANSFER       MAKE_SQLSTATE('L','Y','0','6','1')
+/* outbox and scheduling (LY160-LY169) */
+#define LY_EVENT_NOT_DELIVERED    MAKE_SQLSTATE('L','Y','1','6','0')
+#define LY_UNKNOWN_CONSUMER       MAKE_SQLSTATE('L','Y','1','6','1')
+#define LY_INVALID_REMINDER       MAKE_SQLSTATE('L','Y','1','6','2')
 
 /* Keys, codes and external references are indexed: bound them well below a btree row. */
 #define LY_MAX_KEY	512
@@ -379,7 +383,10 @@ extern bool ly_member_in_segment(Member *m, int64 segment_id, TimestampTz at);
 /* ---- outbox (outbox.c): events written in the caller's transaction ---- */
 /* kind: 'member_enrolled', 'tier_changed', 'voucher_issued', 'voucher_used',
  * 'challenge_completed', 'points_expiring', ...; payload may be NULL. */
+/* program_id 0: the member's. Also queues NOTIFY loyalty_events '<program_id>'. */
 extern void ly_outbox_emit(int64 program_id, int64 member_id, const char *kind,
 						   TimestampTz at, Jsonb *payload);
+/* maintenance: points_expiring reminders due at now; -1 if no program sets any */
+extern int64 ly_outbox_reminders(TimestampTz now, int64 limit);
 
 #endif							/* LOYALTY_H */

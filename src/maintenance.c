@@ -36,6 +36,7 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	uint64		done = 0;
 	Program    *prog = NULL;
 	char	   *result;
+	int64		reminders;
 
 	if (limit < 1)
 		ereport(ERROR,
@@ -80,13 +81,14 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 		MemoryContextReset(loopcxt);
 	}
 	MemoryContextDelete(loopcxt);
+	reminders = ly_outbox_reminders(now, limit);	/* outbox.c: points_expiring */
 
 	result = MemoryContextStrdup(callcxt, psprintf(
 		"{\"members\": " UINT64_FORMAT ", \"released_lots\": " INT64_FORMAT
 		", \"released_points\": " INT64_FORMAT ", \"expired_lots\": " INT64_FORMAT
-		", \"expired_points\": " INT64_FORMAT ", \"expire_entries\": " INT64_FORMAT "}",
+		", \"expired_points\": " INT64_FORMAT ", \"expire_entries\": " INT64_FORMAT "%s}",
 		done, st.released_lots, st.released_points, st.expired_lots, st.expired_points,
-		st.expire_entries));
+		st.expire_entries, reminders < 0 ? "" : psprintf(", \"reminders\": " INT64_FORMAT, reminders)));
 	SPI_finish();
 	PG_RETURN_JSONB_P(ly_jsonb(result));
 }

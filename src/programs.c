@@ -612,6 +612,7 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 	}
 	id = ly_get_int64(0, 1);
 	ly_record_tier_change(id, at, NULL, base_code, "enroll", NULL, NULL);
+	ly_outbox_emit(program_id, id, "member_enrolled", at, ly_jsonb(psprintf("{\"external_ref\": %s, \"tier\": %s}", ly_json_str(ref), ly_json_str(base_code))));
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }

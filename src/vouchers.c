@@ -385,6 +385,7 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 		v[6] = TimestampTzGetDatum(expires_at);
 		v[7] = Int64GetDatum(e.id);
 		ly_run(&q_insert_voucher, v, NULL, 0);
+		ly_outbox_emit(p->id, m->id, "voucher_issued", op.at, ly_jsonb(psprintf("{\"voucher_id\": " INT64_FORMAT ", \"reward\": %s, \"points\": " INT64_FORMAT "}", voucher_id, ly_json_str(reward), cost)));
 		ly_save_member(m);
 		ly_op_receipt(&op, e.id, -cost);
 	}
@@ -555,6 +556,7 @@ loyalty_use_voucher(PG_FUNCTION_ARGS)
 			" WHERE id = $1", 3, {INT8OID, TIMESTAMPTZOID, TEXTOID}, NULL};
 		Datum		u[3] = {Int64GetDatum(d.voucher_id), TimestampTzGetDatum(at), CStringGetTextDatum(key)};
 
+		ly_outbox_emit(0, DatumGetInt64(v[1]), "voucher_used", at, ly_jsonb(psprintf("{\"voucher_id\": " INT64_FORMAT ", \"reward\": %s}", d.voucher_id, ly_json_str(TextDatumGetCString(v[2])))));
 		ly_run(&q_use, u, NULL, 0);
 	}
 	SPI_finish();

@@ -20,3 +20,7 @@ SELECT (loyalty.use_voucher(v.code, 'u9', '2026-08-13 00:00:00+00')).replayed
  WHERE e.idempotency_key = 'v9';
 SELECT (loyalty.earn(loyalty.member_id('up', 'm1'), 100, 'e1', '2026-01-05 00:00:00+00')).replayed AS replay;
 SELECT loyalty.run_maintenance('2027-06-01 00:00:00+00');
+-- the outbox carries on: positions and cursors were restored
+SELECT e.id, e.kind, e.member_id FROM loyalty.next_events('crm', 1000) e;
+SELECT loyalty.ack_events('crm', (SELECT max(id) FROM loyalty.outbox));
+SELECT loyalty.run_maintenance('2027-07-01 00:00:00+00') -> 'reminders';

@@ -24,6 +24,7 @@ fi
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1)
 out=${LOYALTY_DUMP_OUT:-$(mktemp -d)}
+mkdir -p "$out"
 chmod 777 "$out" 2>/dev/null
 src=loyalty_dump_src dst=loyalty_dump_dst
 fail=0

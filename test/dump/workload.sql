@@ -12,3 +12,7 @@ SELECT (loyalty.cancel_voucher(v.code, 'c10', '2026-08-04 00:00:00+00')).availab
  WHERE e.idempotency_key = 'v10';
 SELECT loyalty.set_tier(loyalty.member_id('up', 'm5'), 'silver', '2027-01-01 00:00:00+00', 'status match',
                         '2026-08-05 00:00:00+00');
+-- outbox: reminders sent, a consumer part-way through the events
+SELECT loyalty.set_expiry_reminders('up', '{30,7}');
+SELECT loyalty.run_maintenance('2026-08-20 00:00:00+00') -> 'reminders';
+SELECT loyalty.ack_events('crm', (SELECT max(id) FROM loyalty.next_events('crm', 5)));

@@ -23,6 +23,7 @@ fi
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1)
 out=${LOYALTY_UPGRADE_OUT:-$(mktemp -d)}
+mkdir -p "$out"
 target=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$here/../../loyalty.control")
 old=loyalty_up_old new=loyalty_up_new
 fail=0
