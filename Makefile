@@ -5,7 +5,7 @@ EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION
 MODULE_big   = loyalty
 OBJS         = src/loyalty.o src/calendar.o src/settings.o src/crypto.o src/spi_util.o \
                src/programs.o src/cache.o src/lots.o src/tiers.o src/memberships.o src/vouchers.o src/codes.o src/operations.o src/maintenance.o \
-               src/triggers.o src/outbox.o \
+               src/triggers.o src/outbox.o src/bgworker.o \
                src/hooks.o src/engagement.o src/referrals.o src/segments.o
 # The install script of the current version is built from one file per concern in
 # sql/loyalty/, concatenated in name order. Released install scripts are frozen as

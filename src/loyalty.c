@@ -17,7 +17,8 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	/* No settings yet: everything a program needs lives in its row. */
+	/* Programs keep their settings in their rows; these are the scheduler's. */
+	ly_bgworker_init();
 }
 
 static void

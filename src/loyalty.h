@@ -389,4 +389,7 @@ extern void ly_outbox_emit(int64 program_id, int64 member_id, const char *kind,
 /* maintenance: points_expiring reminders due at now; -1 if no program sets any */
 extern int64 ly_outbox_reminders(TimestampTz now, int64 limit);
 
+/* ---- the maintenance background worker and its settings (bgworker.c) ---- */
+extern void ly_bgworker_init(void);
+
 #endif							/* LOYALTY_H */
