@@ -53,6 +53,9 @@ ly_bgworker_init(void)
 							"Members per maintenance transaction of the background worker.",
 							NULL, &maintenance_batch_size, 1000, 1, 1000000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	/* PostgreSQL refuses PGC_POSTMASTER settings from a library loaded after startup */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
 	DefineCustomStringVariable("loyalty.maintenance_database",
 							   "Database the maintenance background worker connects to (empty: no worker).",
 							   NULL, &maintenance_database, "",
@@ -61,10 +64,10 @@ ly_bgworker_init(void)
 							   "Role the maintenance background worker runs as (empty: the bootstrap superuser).",
 							   NULL, &maintenance_role, "",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	/* typos such as loyalty.maintenance_intervall are errors, not silent placeholders */
 	MarkGUCPrefixReserved("loyalty");
 
-	if (!process_shared_preload_libraries_in_progress ||
-		maintenance_database == NULL || maintenance_database[0] == '\0')
+	if (maintenance_database == NULL || maintenance_database[0] == '\0')
 		return;
 
 	memset(&worker, 0, sizeof(worker));

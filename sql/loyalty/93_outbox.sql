@@ -59,7 +59,7 @@ SELECT pg_catalog.pg_extension_config_dump('loyalty.expiry_reminder', '');
 -- what is already positioned. Under REPEATABLE READ or SERIALIZABLE the snapshot
 -- is older than the lock, so those read only.
 CREATE FUNCTION loyalty.position_events() RETURNS bigint
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -86,7 +86,7 @@ COMMENT ON FUNCTION loyalty.position_events() IS
 CREATE FUNCTION loyalty.next_events(consumer text, max_events integer DEFAULT 100)
     RETURNS TABLE (id bigint, program_id bigint, member_id bigint, kind text, at timestamptz,
                    payload jsonb, created_at timestamptz)
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -118,7 +118,7 @@ COMMENT ON FUNCTION loyalty.next_events(text, integer) IS
 
 CREATE FUNCTION loyalty.ack_events(consumer text, up_to bigint)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -131,7 +131,7 @@ BEGIN
     END IF;
     SELECT o.pos INTO new_pos FROM loyalty.outbox o WHERE o.id = up_to;
     IF new_pos IS NULL THEN
-        RAISE EXCEPTION 'event % has not been delivered', up_to USING ERRCODE = 'LY160',
+        RAISE EXCEPTION 'event % has not been delivered (or was purged)', up_to USING ERRCODE = 'LY160',
             HINT = 'Acknowledge the id of an event next_events returned.';
     END IF;
     -- the row lock orders concurrent acks of one consumer; the cursor never moves back
@@ -207,3 +207,11 @@ END
 $$;
 COMMENT ON FUNCTION loyalty.set_expiry_reminders(text, integer[]) IS
     'send points_expiring events this many days before each lot expires (empty: none)';
+
+-- Consumers need EXECUTE on next_events and ack_events only (SECURITY DEFINER: they
+-- position events and move cursors, which no role should do by hand); grant them.
+REVOKE EXECUTE ON FUNCTION loyalty.position_events(),
+                           loyalty.next_events(text, integer),
+                           loyalty.ack_events(text, bigint),
+                           loyalty.purge_events(timestamptz)
+    FROM PUBLIC;

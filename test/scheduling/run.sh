@@ -52,7 +52,7 @@ if [ ! -f "$pkglib/pg_cron.so" ]; then
     have_cron=0
 fi
 
-n1=200 n2=3000
+n1=200 n2=1000
 due_left="SELECT count(*) = 0 FROM loyalty.member WHERE next_transition_at <= now()"
 exact() {  # exact DB N: balances and ledger after maintenance
     local db=$1 n=$2 got
@@ -139,12 +139,12 @@ q loyalty_bgw -c "ALTER SYSTEM SET loyalty.maintenance_batch_size = 50" \
     -c "ALTER SYSTEM SET loyalty.maintenance_interval = 1" -c "SELECT pg_reload_conf()" >/dev/null
 pids=()
 for s in 1 2; do
-    ( for _ in $(seq 1 30); do q loyalty_bgw -c "CALL loyalty.maintain(now(), 7)" || exit 1; done ) &
+    ( for _ in $(seq 1 15); do q loyalty_bgw -c "CALL loyalty.maintain(now(), 7)" || exit 1; done ) &
     pids+=($!)
 done
 manual_ok=1
 for p in "${pids[@]}"; do wait "$p" || manual_ok=0; done
-[ "$manual_ok" = 1 ] && ok "two sessions ran CALL loyalty.maintain() 30 times each beside the worker, no error" ||
+[ "$manual_ok" = 1 ] && ok "two sessions ran CALL loyalty.maintain() 15 times each beside the worker, no error" ||
     bad "a concurrent CALL loyalty.maintain() failed"
 if wait_for loyalty_bgw 60 "$due_left"; then
     ok "nothing due is left"
@@ -163,9 +163,11 @@ fi
 # errors: the extension dropped, the worker backs off; back again, it resumes
 q loyalty_bgw -c "DROP EXTENSION loyalty CASCADE" >/dev/null
 for _ in $(seq 1 60); do log_has "failed (2 in a row), retrying in 4 s" && break; sleep 0.25; done
-if log_has "failed (1 in a row), retrying in 2 s: extension loyalty is not installed in database" &&
+# (a run that overlaps the DROP may fail on a missing table instead: any failure counts)
+if log_has "failed (1 in a row), retrying in 2 s: " &&
+   log_has "in a row), retrying in [0-9]* s: extension loyalty is not installed in database" &&
    log_has "failed (2 in a row), retrying in 4 s"; then
-    ok "extension dropped: the worker logs $(grep -o 'failed (1 in a row).*' "$LOYALTY_SERVER_LOG" | head -n 1), then retries after 4 s"
+    ok "extension dropped: the worker logs $(grep -o 'failed ([0-9]* in a row).*not installed.*' "$LOYALTY_SERVER_LOG" | head -n 1), backing off 2 s, then 4 s"
 else
     bad "no backoff after errors"; grep loyalty "$LOYALTY_SERVER_LOG" | tail -n 10
 fi
