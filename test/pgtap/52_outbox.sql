@@ -7,7 +7,7 @@
 BEGIN;
 SET LOCAL timezone = 'UTC';
 SET LOCAL datestyle = 'ISO';
-SELECT plan(78);
+SELECT plan(81);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT m.id FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id
@@ -115,6 +115,11 @@ SELECT is(pg_temp.err($$SELECT loyalty.set_expiry_reminders('tap52', '{1,2,3,4,5
 SELECT is(pg_temp.err($$SELECT loyalty.set_expiry_reminders('nope', '{7}')$$), 'LY001', 'unknown program: LY001');
 SELECT is(loyalty.set_expiry_reminders('tap52', '{7,30,7}'), '{30,7}'::integer[], 'horizons normalised: distinct, widest first');
 SELECT is(pg_temp.maint('2026-12-01 00:00:00+00') -> 'reminders', '0', '32 days before: nothing yet');
+SAVEPOINT s;
+SELECT is(pg_temp.maint('2026-12-03 00:00:00+00') -> 'reminders', '1', 'inside a transaction that rolls back: 1 reminder');
+ROLLBACK TO SAVEPOINT s;
+SELECT is((SELECT count(*) FROM loyalty.outbox WHERE kind = 'points_expiring'), 0::bigint, 'rolled-back maintenance: no event');
+SELECT is((SELECT count(*) FROM loyalty.expiry_reminder), 0::bigint, 'rolled-back maintenance: no reminder recorded');
 SELECT is(pg_temp.maint('2026-12-03 00:00:00+00') -> 'reminders', '1', 'exactly 30 days before: the 30-day reminder');
 SELECT is((pg_temp.nth(7)).kind || ':' || (pg_temp.nth(7)).member_id, 'points_expiring:' || pg_temp.m('m1'), 'points_expiring for m1');
 SELECT is((pg_temp.nth(7)).payload - 'lot_id',
