@@ -42,7 +42,9 @@ for db in $old $new; do
 done
 
 step "install 1.0 in $old" "${psql[@]}" -d $old -c "CREATE EXTENSION loyalty VERSION '1.0'" &&
-step "workload part 1 on 1.0" "${psql[@]}" -d $old -f "$here/workload_1.sql" &&
+step "workload part 1 on 1.0 objects with the new shared library (a 1.0 database between
+     make install and ALTER EXTENSION UPDATE: keep old C symbols, guard new tables and columns)" \
+    "${psql[@]}" -d $old -f "$here/workload_1.sql" &&
 step "ALTER EXTENSION loyalty UPDATE TO '$target'" \
     "${psql[@]}" -d $old -c "ALTER EXTENSION loyalty UPDATE TO '$target'" &&
 step "workload part 2 after the upgrade" "${psql[@]}" -d $old -f "$here/workload_2.sql" || fail=1
