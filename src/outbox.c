@@ -86,13 +86,17 @@ static LyQuery q_widest = {
 
 static LyQuery q_reminders = {
 	"WITH due AS ("
-	"  SELECT l.member_id, l.id AS lot_id, l.remaining, l.expires_at, m.program_id, p.timezone,"
+	"  SELECT l.member_id, l.lot_id, l.remaining, l.expires_at, m.program_id, p.timezone,"
 	"         (SELECT min(d) FROM unnest(p.expiry_reminder_days) AS d"
 	"           WHERE l.expires_at <= $1 + d * interval '24 hours') AS days"
 	"    FROM loyalty.member m"
 	"    JOIN loyalty.program p ON p.id = m.program_id AND p.expiry_reminder_days <> '{}'"
-	"    JOIN loyalty.lot l ON l.member_id = m.id AND l.state <> 'x' AND l.remaining > 0"
-	"                      AND l.expires_at > $1 AND l.expires_at <= $1 + $2 * interval '24 hours'"
+	/* per candidate member (OFFSET 0 keeps it a nested loop), not a scan of all open lots */
+	"    CROSS JOIN LATERAL (SELECT l.member_id, l.id AS lot_id, l.remaining, l.expires_at"
+	"                          FROM loyalty.lot l"
+	"                         WHERE l.member_id = m.id AND l.state <> 'x' AND l.remaining > 0"
+	"                           AND l.expires_at > $1 AND l.expires_at <= $1 + $2 * interval '24 hours'"
+	"                        OFFSET 0) l"
 	"   WHERE m.next_transition_at <= $1 + $2 * interval '24 hours' AND m.next_transition_at < 'infinity'"
 	"), todo AS ("
 	"  SELECT * FROM due"
