@@ -59,6 +59,11 @@
 #define LY_NO_VOUCHER_KEY         MAKE_SQLSTATE('L','Y','0','9','7')
 #define LY_APPEND_ONLY            MAKE_SQLSTATE('L','Y','0','6','0')
 #define LY_INVALID_TRANSFER       MAKE_SQLSTATE('L','Y','0','6','1')
+/* engagement (stamp cards, challenges): raised by the SQL definitions in 88_engagement.sql */
+#define LY_INVALID_STAMP_MATCH    MAKE_SQLSTATE('L','Y','1','2','0')
+#define LY_INVALID_STAMPS_NEEDED  MAKE_SQLSTATE('L','Y','1','2','1')
+#define LY_INVALID_ENGAGE_REWARD  MAKE_SQLSTATE('L','Y','1','2','2')
+#define LY_INVALID_CHALLENGE      MAKE_SQLSTATE('L','Y','1','2','3')
 /* outbox and scheduling (LY160-LY169) */
 #define LY_EVENT_NOT_DELIVERED    MAKE_SQLSTATE('L','Y','1','6','0')
 #define LY_UNKNOWN_CONSUMER       MAKE_SQLSTATE('L','Y','1','6','1')
@@ -373,6 +378,8 @@ extern void ly_after_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
 extern void ly_engagement_purchase(Op *op, EntryRow *purchase, Jsonb *attrs);
 extern void ly_engagement_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
 								 Numeric refunded_amount, bool full);
+/* vouchers.c: a voucher given, not bought (a full stamp card); 0 if the reward cannot be issued now */
+extern int64 ly_issue_free_voucher(Member *m, int64 reward_id, int64 entry_id, TimestampTz at);
 /* referrals.c: the referee's first qualifying purchase pays the referral bonuses */
 extern void ly_referral_purchase(Op *op, EntryRow *purchase, Jsonb *attrs);
 extern void ly_referral_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,

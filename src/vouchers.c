@@ -15,6 +15,7 @@
 #include "codes.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -883,4 +884,77 @@ loyalty_voucher_codes(PG_FUNCTION_ARGS)
 		pfree(c);
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(codes, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* ---- vouchers given, not bought (stamp cards, engagement.c) ---- */
+
+static LyQuery q_key_owner = {
+	"SELECT relowner FROM pg_catalog.pg_class WHERE oid = 'loyalty.voucher_key'::pg_catalog.regclass",
+	0, {InvalidOid}, NULL};
+
+static LyQuery q_reward_by_id = {
+	"SELECT active AND (valid_from IS NULL OR valid_from <= $2) AND (valid_until IS NULL OR $2 < valid_until), "
+	"       stock IS NULL, voucher_valid_days, code "
+	"  FROM loyalty.reward WHERE id = $1", 2, {INT8OID, TIMESTAMPTZOID}, NULL};
+
+/*
+ * Issue a voucher for a reward without charging points (a full stamp card), written
+ * against entry_id (the caller's ledger entry, which need not be inserted yet): the
+ * reward must be active, in its validity window and in stock; cost, tier and
+ * per-member limit do not apply. Returns the voucher id, or 0 when the reward
+ * cannot be issued now.
+ *
+ * It runs inside earn, which is not SECURITY DEFINER, so it reads the signing key
+ * and writes the voucher as the owner of the keys, the way the SECURITY DEFINER
+ * voucher functions do: an application role that may call earn need not see keys.
+ * An error unwinds the user switch with the (sub)transaction.
+ */
+int64
+ly_issue_free_voucher(Member *m, int64 reward_id, int64 entry_id, TimestampTz at)
+{
+	Datum		v[8];
+	bool		isnull;
+	bool		unlimited;
+	int			days;
+	int			key_id;
+	bytea	   *secret;
+	int64		voucher_id = 0;
+	char	   *code;
+	Oid			save_userid;
+	int			save_sec;
+
+	ly_run(&q_key_owner, NULL, NULL, 1);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(DatumGetObjectId(ly_get(0, 1, &isnull)),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+
+	v[0] = Int64GetDatum(reward_id);
+	v[1] = TimestampTzGetDatum(at);
+	if (ly_run(&q_reward_by_id, v, NULL, 1) != 1 || !DatumGetBool(ly_get(0, 1, &isnull)))
+		goto done;
+	unlimited = DatumGetBool(ly_get(0, 2, &isnull));
+	days = (int) ly_get_int64(0, 3);
+	if (ly_run(&q_current_key, NULL, NULL, 1) != 1)
+		goto done;
+	key_id = (int) ly_get_int64(0, 1);
+	secret = DatumGetByteaPCopy(ly_get(0, 2, &isnull));
+	if (!unlimited && ly_run(&q_take_stock, v, NULL, 0) != 1)
+		goto done;
+
+	voucher_id = ly_nextval("loyalty.voucher_id_seq");
+	if (voucher_id >= ((int64) 1 << ID_BITS))
+		elog(ERROR, "loyalty: voucher ids are exhausted for code version %d", CODE_VERSION);
+	code = encode_code((unsigned char *) VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret), key_id, voucher_id);
+	v[0] = Int64GetDatum(m->id);
+	v[1] = Int64GetDatum(voucher_id);
+	v[2] = Int64GetDatum(reward_id);
+	v[3] = CStringGetTextDatum(code);
+	v[4] = Int32GetDatum(key_id);
+	v[5] = TimestampTzGetDatum(at);
+	v[6] = TimestampTzGetDatum(ly_add_days(at, days, m->prog->tz));
+	v[7] = Int64GetDatum(entry_id);
+	ly_run(&q_insert_voucher, v, NULL, 0);
+done:
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return voucher_id;
 }

@@ -1,0 +1,1 @@
+../../loyalty/88_engagement.sql
