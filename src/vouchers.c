@@ -934,7 +934,8 @@ ly_issue_free_voucher(Member *m, int64 reward_id, int64 entry_id, TimestampTz at
 		goto done;
 	unlimited = DatumGetBool(ly_get(0, 2, &isnull));
 	days = (int) ly_get_int64(0, 3);
-	if (ly_run(&q_current_key, NULL, NULL, 1) != 1)
+	if (ly_run(&q_current_key, NULL, NULL, 1) != 1 &&
+		(first_key(), ly_run(&q_current_key, NULL, NULL, 1) != 1))
 		goto done;
 	key_id = (int) ly_get_int64(0, 1);
 	secret = DatumGetByteaPCopy(ly_get(0, 2, &isnull));
