@@ -7,8 +7,14 @@
 #   model      model-based random tests (test/model/run.py): seeded operation sequences
 #              compared with an independent Python model (MODEL_SEEDS, MODEL_OPS)
 #   load       concurrent load and crash safety (test/load/run.sh, its own durable cluster)
-#   fuzz       libFuzzer on the voucher code parser (test/fuzz/run.sh), and random settings
-#              documents against create_program's parser (test/fuzz/fuzz_settings.py); FUZZ_SECONDS
+#   fuzz       libFuzzer on the voucher code and settings parsers (test/fuzz/run.sh, no backend),
+#              and random settings documents against create_program (test/fuzz/fuzz_settings.py);
+#              FUZZ_SECONDS per target
+#   security   install safety (test/security/install_safety.sh): CREATE EXTENSION in fresh
+#              databases prepared by a hostile role, hostile roles and schema, the upgrade's
+#              privileges
+#   bench      bench/run.sh --smoke: every benchmark case at tiny size, in its own cluster;
+#              checks that each runs and the report is written, asserts no timing
 #   upgrade    1.0 + ALTER EXTENSION UPDATE == fresh install: catalog and data (test/upgrade/run.sh)
 #   dump       pg_dump -Fc / pg_restore round trip of every extension table (test/dump/run.sh)
 #   scheduling run_maintenance from pg_cron and the background worker (test/scheduling/run.sh,
@@ -35,10 +41,10 @@ tap_only=()
 for arg in "$@"; do
     case $arg in
         --no-build) do_build=0 ;;
-        regress|isolation|pgtap|model|load|fuzz|upgrade|dump|scheduling) stages+=("$arg") ;;
-        all) stages+=(regress isolation pgtap model load fuzz upgrade dump scheduling) ;;
+        regress|isolation|pgtap|model|load|fuzz|security|bench|upgrade|dump|scheduling) stages+=("$arg") ;;
+        all) stages+=(regress isolation pgtap model load fuzz security bench upgrade dump scheduling) ;;
         *.sql) tap_only+=("$arg") ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -46,7 +52,7 @@ if [ ${#tap_only[@]} -gt 0 ]; then
     stages+=(pgtap)
 fi
 if [ ${#stages[@]} -eq 0 ]; then
-    stages=(regress isolation pgtap model load fuzz upgrade dump scheduling)
+    stages=(regress isolation pgtap model load fuzz security bench upgrade dump scheduling)
 fi
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
@@ -222,9 +228,9 @@ run_fuzz_stage() {
     local t0
     t0=$(now_ms)
     echo
-    echo "======================== fuzz: voucher code parser, ${FUZZ_SECONDS:-15} s ========================"
+    echo "======================== fuzz: parsers (libFuzzer), settings via SQL, ${FUZZ_SECONDS:-15} s each ========================"
     local passed=() failed=()
-    if bash test/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then passed+=(codes); else failed+=(fuzz_codes); fi
+    if bash test/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then passed+=(libfuzzer); else failed+=(libfuzzer); fi
     createdb fuzz 2>/dev/null
     if PGDATABASE=fuzz /usr/bin/python3 test/fuzz/fuzz_settings.py --seconds "${FUZZ_SECONDS:-15}" --seed "${FUZZ_SEED:-1}"; then
         passed+=(settings)
@@ -244,6 +250,32 @@ run_load_stage() {
         record load 1 0 "$(elapsed "$t0")"
     else
         record load 0 1 "$(elapsed "$t0")" load_and_crash
+    fi
+}
+
+run_security_stage() {
+    local t0
+    t0=$(now_ms)
+    echo
+    echo "======================== security: install safety ========================"
+    if PG_BIN="$PG_BIN" bash test/security/install_safety.sh; then
+        record security 1 0 "$(elapsed "$t0")"
+    else
+        record security 0 1 "$(elapsed "$t0")" install_safety
+    fi
+}
+
+run_bench_stage() {
+    local t0 rows
+    t0=$(now_ms)
+    echo
+    echo "======================== bench: every case at smoke size ========================"
+    # its own cluster, like load; the extension is already built and installed
+    if (unset LOYALTY_CLUSTER_DIR; bash bench/run.sh --smoke --no-build) &&
+       rows=$(grep -c '^| ' bench/out/report.md) && [ "$rows" -ge 11 ] && [ -s bench/out/chart.png ]; then
+        record bench 1 0 "$(elapsed "$t0")"
+    else
+        record bench 0 1 "$(elapsed "$t0")" bench_smoke
     fi
 }
 
@@ -287,6 +319,8 @@ want pgtap && run_pgtap_stage
 want model && run_model_stage
 want load && run_load_stage
 want fuzz && run_fuzz_stage
+want security && run_security_stage
+want bench && run_bench_stage
 want upgrade && run_script_stage upgrade test/upgrade/run.sh
 want dump && run_script_stage dump test/dump/run.sh
 want scheduling && run_script_stage scheduling test/scheduling/run.sh

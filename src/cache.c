@@ -101,9 +101,19 @@ cache_open(void)
 	return true;
 }
 
-/* The program with its tiers, as a copy the caller owns. */
+/* The program with its tiers, as a copy the caller owns, if the calling role may use it. */
 Program *
 ly_program(int64 program_id)
+{
+	Program    *p = ly_program_unchecked(program_id);
+
+	ly_check_program(p);
+	return p;
+}
+
+/* The same without the tenant check (ly_lock_member reports a foreign member as unknown). */
+Program *
+ly_program_unchecked(int64 program_id)
 {
 	CacheEntry *e;
 	bool		found;
@@ -113,12 +123,12 @@ ly_program(int64 program_id)
 	/* take invalidations sent since this transaction's last lock (add_tier elsewhere) */
 	AcceptInvalidationMessages();
 	if (IsolationUsesXactSnapshot() || !cache_open())
-		return ly_read_program(program_id);
+		return ly_read_program_unchecked(program_id);
 	e = hash_search(cache, &program_id, HASH_FIND, NULL);
 	if (e != NULL)
 		return copy_program(e->program);
 
-	loaded = ly_read_program(program_id);
+	loaded = ly_read_program_unchecked(program_id);
 	/* reading may have processed an invalidation that dropped the cache */
 	if (cache == NULL && !cache_open())
 		return loaded;

@@ -15,6 +15,7 @@
 #include "loyalty.h"
 
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -100,7 +101,8 @@ ly_write_lot(Member *m, int64 entry_id, NewLot *lot)
 	v[6] = Int64GetDatum(lot->source_lot);
 	n[6] = lot->source_lot ? ' ' : 'n';
 	v[7] = CharGetDatum(lot->state);
-	ly_run(&q_insert_lot, v, n, 0);
+	if (!(ly_batch_active && ly_batch_defer_lot(m->id, v, n)))
+		ly_run(&q_insert_lot, v, n, 0);
 }
 
 /* ---- draws ---- */
@@ -278,19 +280,95 @@ static LyQuery q_debt_lots = {
 	" WHERE member_id = $1 AND state = 'a' AND remaining < 0 ORDER BY id", 1, {INT8OID}, NULL};
 
 /*
+ * What the expiries of one sweep phase draw, written together at its end (one
+ * UPDATE of the lots, one INSERT of the draws) instead of two statements per
+ * expiry instant; and the member's debt lots, read once per phase and settled
+ * in memory.
+ */
+typedef struct SweepDraws
+{
+	int			n;
+	int			cap;
+	int64	   *lot;
+	int64	   *points;
+	int64	   *entry;
+	TimestampTz *at;
+	bool		debts_read;
+	int			ndebt;
+	int64	   *debt_id;
+	int64	   *debt_owed;
+} SweepDraws;
+
+static void
+sweep_draw(SweepDraws *sd, int64 lot, int64 points, int64 entry, TimestampTz at)
+{
+	if (sd->n == sd->cap)
+	{
+		sd->cap = sd->cap ? sd->cap * 2 : 32;
+		sd->lot = sd->n ? repalloc(sd->lot, sizeof(int64) * sd->cap) : palloc(sizeof(int64) * sd->cap);
+		sd->points = sd->n ? repalloc(sd->points, sizeof(int64) * sd->cap) : palloc(sizeof(int64) * sd->cap);
+		sd->entry = sd->n ? repalloc(sd->entry, sizeof(int64) * sd->cap) : palloc(sizeof(int64) * sd->cap);
+		sd->at = sd->n ? repalloc(sd->at, sizeof(TimestampTz) * sd->cap) : palloc(sizeof(TimestampTz) * sd->cap);
+	}
+	sd->lot[sd->n] = lot;
+	sd->points[sd->n] = points;
+	sd->entry[sd->n] = entry;
+	sd->at[sd->n] = at;
+	sd->n++;
+}
+
+/* a lot drawn by several expiries of the phase (a debt settled twice) is updated once */
+static LyQuery q_update_lots_sum = {
+	"UPDATE loyalty.lot l "
+	"   SET remaining = l.remaining - d.points, "
+	"       state = CASE WHEN l.remaining - d.points = 0 THEN 'x'::\"char\" ELSE l.state END "
+	"  FROM (SELECT id, sum(points)::bigint AS points "
+	"          FROM unnest($2::bigint[], $3::bigint[]) AS u(id, points) GROUP BY id) d "
+	" WHERE l.member_id = $1 AND l.id = d.id", 3, {INT8OID, INT8ARRAYOID, INT8ARRAYOID}, NULL};
+
+static LyQuery q_insert_sweep_draws = {
+	"INSERT INTO loyalty.lot_draw (member_id, entry_id, lot_id, at, points) "
+	"SELECT $1, d.entry, d.id, d.at, d.points "
+	"  FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[]) AS d(id, points, entry, at)",
+	5, {INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID}, NULL};
+
+static void
+sweep_write(Member *m, SweepDraws *sd)
+{
+	Datum		v[5];
+	Datum	   *ats;
+	int			i;
+
+	if (sd->n > 0)
+	{
+		ats = palloc(sizeof(Datum) * sd->n);
+		for (i = 0; i < sd->n; i++)
+			ats[i] = TimestampTzGetDatum(sd->at[i]);
+		v[0] = Int64GetDatum(m->id);
+		v[1] = ly_int8_array(sd->lot, sd->n);
+		v[2] = ly_int8_array(sd->points, sd->n);
+		v[3] = ly_int8_array(sd->entry, sd->n);
+		v[4] = PointerGetDatum(construct_array(ats, sd->n, TIMESTAMPTZOID, sizeof(TimestampTz),
+											   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		ly_run(&q_update_lots_sum, v, NULL, 0);
+		ly_run(&q_insert_sweep_draws, v, NULL, 0);
+	}
+	memset(sd, 0, sizeof(*sd));
+}
+
+/*
  * Expire the given lots at `at`: one expire entry for the batch. Points that
  * expire while the member owes a debt (a reversal under negative_balance =
  * allow) pay the debt first: only the rest is lost.
  */
 static void
-expire_batch(Member *m, LotRow *lots, int n, TimestampTz at, SweepStats *st)
+expire_batch(Member *m, LotRow *lots, int n, TimestampTz at, SweepStats *st, SweepDraws *sd)
 {
 	DrawList	dl = {0};
 	Datum		arg = Int64GetDatum(m->id);
 	int64		total = 0;
 	int64		settled = 0;
-	uint64		ndebt;
-	uint64		i;
+	int			i;
 	EntryRow	e = {0};
 	int			k;
 
@@ -300,14 +378,31 @@ expire_batch(Member *m, LotRow *lots, int n, TimestampTz at, SweepStats *st)
 		take_balance(m, lots[k].remaining, lots[k].pending);
 		total += lots[k].remaining;
 	}
-	ndebt = ly_run(&q_debt_lots, &arg, NULL, 0);
-	for (i = 0; i < ndebt && settled < total; i++)
+	if (!sd->debts_read)
 	{
-		int64		owed = -ly_get_int64(i, 2);
-		int64		s = Min(owed, total - settled);
+		uint64		nd = ly_run(&q_debt_lots, &arg, NULL, 0);
 
-		add_draw(&dl, ly_get_int64(i, 1), -s, false, false, 0);
+		sd->debts_read = true;
+		sd->ndebt = (int) nd;
+		sd->debt_id = palloc(sizeof(int64) * (nd > 0 ? nd : 1));
+		sd->debt_owed = palloc(sizeof(int64) * (nd > 0 ? nd : 1));
+		for (i = 0; i < (int) nd; i++)
+		{
+			sd->debt_id[i] = ly_get_int64(i, 1);
+			sd->debt_owed[i] = -ly_get_int64(i, 2);
+		}
+	}
+	/* debts in id order, as the lots table would list those still owed */
+	for (i = 0; i < sd->ndebt && settled < total; i++)
+	{
+		int64		s;
+
+		if (sd->debt_owed[i] <= 0)
+			continue;
+		s = Min(sd->debt_owed[i], total - settled);
+		add_draw(&dl, sd->debt_id[i], -s, false, false, 0);
 		take_balance(m, -s, false);
+		sd->debt_owed[i] -= s;
 		settled += s;
 	}
 	m->expired = ly_add_points(m->expired, total - settled);
@@ -319,7 +414,8 @@ expire_batch(Member *m, LotRow *lots, int n, TimestampTz at, SweepStats *st)
 	if (settled > 0)
 		e.detail = ly_jsonb(psprintf("{\"settled_debt\": " INT64_FORMAT "}", settled));
 	ly_insert_entry(m, &e);
-	ly_write_draws(m, e.id, at, &dl);
+	for (k = 0; k < dl.n; k++)
+		sweep_draw(sd, dl.d[k].lot_id, dl.d[k].points, e.id, at);
 
 	st->expired_lots += n;
 	st->expired_points += total - settled;
@@ -376,8 +472,11 @@ ly_sweep(Member *m, TimestampTz t, SweepStats *st)
 			{
 				LotRow	   *rows = copy_lots(n, 3, 0);
 
+				SweepDraws	sd = {0};
+
 				ly_review_tiers(m, deadline);	/* events in the order they fall */
-				expire_batch(m, rows, (int) n, deadline, st);
+				expire_batch(m, rows, (int) n, deadline, st, &sd);
+				sweep_write(m, &sd);
 			}
 		}
 	}
@@ -398,14 +497,16 @@ ly_sweep(Member *m, TimestampTz t, SweepStats *st)
 	{
 		LotRow	   *rows = copy_lots(n, 0, 3);
 		uint64		start = 0;
+		SweepDraws	sd = {0};
 
 		for (i = 1; i <= n; i++)
 			if (i == n || rows[i].expires_at != rows[start].expires_at)
 			{
 				ly_review_tiers(m, rows[start].expires_at);	/* events in the order they fall */
-				expire_batch(m, rows + start, (int) (i - start), rows[start].expires_at, st);
+				expire_batch(m, rows + start, (int) (i - start), rows[start].expires_at, st, &sd);
 				start = i;
 			}
+		sweep_write(m, &sd);
 	}
 
 	ly_run(&q_next_transition, v, NULL, 1);

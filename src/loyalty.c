@@ -17,7 +17,9 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	/* Programs keep their settings in their rows; these are the scheduler's. */
+	/* Everything a program needs lives in its row; the one setting is the audit reason. */
+	ly_tenancy_init();
+	/* the maintenance worker's settings (and the worker, when preloaded) */
 	ly_bgworker_init();
 }
 

@@ -64,6 +64,20 @@
 #define LY_INVALID_STAMPS_NEEDED  MAKE_SQLSTATE('L','Y','1','2','1')
 #define LY_INVALID_ENGAGE_REWARD  MAKE_SQLSTATE('L','Y','1','2','2')
 #define LY_INVALID_CHALLENGE      MAKE_SQLSTATE('L','Y','1','2','3')
+/* earning rules, baskets, partners (rules.c, partners.c): LY100-LY119 */
+#define LY_INVALID_RULE           MAKE_SQLSTATE('L','Y','1','0','0')
+#define LY_UNKNOWN_RULE           MAKE_SQLSTATE('L','Y','1','0','1')
+#define LY_INVALID_LINES          MAKE_SQLSTATE('L','Y','1','0','2')
+#define LY_UNKNOWN_PARTNER        MAKE_SQLSTATE('L','Y','1','0','3')
+#define LY_INVALID_PARTNER        MAKE_SQLSTATE('L','Y','1','0','4')
+#define LY_INVALID_RETURN         MAKE_SQLSTATE('L','Y','1','0','5')
+#define LY_RULE_ENDED             MAKE_SQLSTATE('L','Y','1','0','6')
+/* security (tenancy.c, sql/loyalty/98_security.sql): LY150-LY159 */
+#define LY_ROLE_UNSAFE            MAKE_SQLSTATE('L','Y','1','5','0')
+#define LY_NOT_TENANT_MEMBER      MAKE_SQLSTATE('L','Y','1','5','1')
+#define LY_SCHEMA_UNSAFE          MAKE_SQLSTATE('L','Y','1','5','2')	/* raised by 98_security.sql */
+/* batch.c (LY170-LY179) */
+#define LY_BATCH_INPUT            MAKE_SQLSTATE('L','Y','1','7','0')
 /* outbox and scheduling (LY160-LY169) */
 #define LY_EVENT_NOT_DELIVERED    MAKE_SQLSTATE('L','Y','1','6','0')
 #define LY_UNKNOWN_CONSUMER       MAKE_SQLSTATE('L','Y','1','6','1')
@@ -145,6 +159,7 @@ typedef struct Tier
 typedef struct Program
 {
 	int64		id;
+	Oid			tenant;			/* program.tenant: the role that may use it; InvalidOid: any */
 	Settings	s;
 	pg_tz	   *tz;
 	int			ntiers;
@@ -189,11 +204,17 @@ typedef struct Member
 	TimestampTz granted_until;
 } Member;
 
+/* Both refuse (LY001, as for an unknown id) a program the calling role may not use. */
 extern Program *ly_read_program(int64 program_id);
+extern Program *ly_read_program_unchecked(int64 program_id);
 extern Program *ly_program(int64 program_id);	/* cache.c */
+extern Program *ly_program_unchecked(int64 program_id);	/* cache.c: no tenant check */
+extern int64 ly_program_by_code(const char *code);	/* LY001 if unknown or not the caller's */
 extern Member *ly_lock_member(int64 member_id, Program *known);
 extern Member *ly_try_lock_member(int64 member_id, Program *known);
 extern void ly_save_member(Member *m);
+#define LY_MEMBER_COLUMNS 25	/* what lock_member reads (programs.c MEMBER_COLUMNS) */
+extern Member *ly_member_from_columns(int64 member_id, Datum *c, bool *cn, Program *known);
 extern const char *ly_tier_code(Member *m);
 
 /* ---- SPI helpers (spi_util.c) ---- */
@@ -367,9 +388,10 @@ extern void ly_record_tier_change(int64 member_id, TimestampTz at, const char *f
 
 /*
  * ---- what else a purchase moves (hooks.c dispatches) ----
- * Called by earn after its entry and lot are written, and by reverse after its entry
- * and draws are written; both with the member locked and before it is saved, so
- * whatever they change on op->m lands in the receipt. They may write more entries.
+ * Called by earn and reverse with the member locked, once the operation's entry is
+ * fully computed (its id is known) but before it is inserted and the member saved,
+ * so the entry's receipt columns, which a replay returns, count whatever the hooks
+ * paid. They may write more entries (ids after the purchase's, rows before it).
  */
 extern void ly_after_purchase(Op *op, EntryRow *purchase, Jsonb *attrs);
 extern void ly_after_refund(Op *op, EntryRow *refund, int64 purchase_entry_id,
@@ -387,6 +409,43 @@ extern void ly_referral_refund(Op *op, EntryRow *refund, int64 purchase_entry_id
 /* segments.c: does the member belong to the segment right now */
 extern bool ly_member_in_segment(Member *m, int64 segment_id, TimestampTz at);
 
+/*
+ * ---- earning rules (rules.c) and partners (partners.c) ----
+ * ly_rules_earn computes a purchase's points (base, rule bonuses, basket lines),
+ * books cap usage, and appends its detail keys (", \"rules\": ...") to *detail.
+ * ly_rules_refund splits the points a refund takes back over the rules that gave
+ * them, gives cap usage back, and appends the refund's detail keys.
+ */
+extern int64 ly_rules_earn(Member *m, Numeric amount, Jsonb *attrs, TimestampTz at,
+						   Numeric tier_multiplier, StringInfo detail);
+typedef struct RuleTake
+{
+	int			n;
+	int64	   *rule;			/* rule ids */
+	int64	   *points;
+} RuleTake;
+extern void ly_rules_refund(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail,
+							int64 earned, int64 due, bool full, Numeric cumulative,
+							Numeric paid, RuleTake *cand, StringInfo detail);
+extern void ly_lines_return(Member *m, int64 purchase_entry_id, Jsonb *purchase_detail,
+							Jsonb *ret, Numeric *amount, int64 *points, RuleTake *cand,
+							StringInfo detail);
+/* a partner named by earn's attrs or a redemption: id and price per point; errors LY103 */
+extern int64 ly_partner(int64 program_id, const char *code, Numeric *price);
+/* ---- tenancy and audit (tenancy.c) ---- */
+/*
+ * The role a check is about: inside our SECURITY DEFINER functions GetUserId()
+ * is the extension's owner, GetOuterUserId() the role in effect outside them
+ * (the session user, or what SET ROLE chose).
+ */
+extern bool ly_tenant_allows(Oid tenant);	/* may the outer role use a program bound to tenant */
+extern bool ly_program_allowed(Program *p);
+extern void ly_check_program(Program *p);	/* LY001 (as unknown) unless allowed */
+extern void ly_audit(const char *action, int64 program_id, int64 member_id, const char *reason,
+					 Jsonb *detail);
+extern char *ly_acting_role(void);	/* name of GetOuterUserId() */
+extern void ly_tenancy_init(void);	/* _PG_init: the loyalty.audit_reason setting */
+
 /* ---- outbox (outbox.c): events written in the caller's transaction ---- */
 /* kind: 'member_enrolled', 'tier_changed', 'voucher_issued', 'voucher_used',
  * 'challenge_completed', 'points_expiring', ...; payload may be NULL. */
@@ -398,5 +457,22 @@ extern int64 ly_outbox_reminders(TimestampTz now, int64 limit);
 
 /* ---- the maintenance background worker and its settings (bgworker.c) ---- */
 extern void ly_bgworker_init(void);
+
+/*
+ * ---- bulk ingestion (batch.c) ----
+ * While earn_batch runs, the entries, lots and member row of the member it is
+ * processing are buffered and written set-based (multi-row INSERT and UPDATE from
+ * arrays). The contract for code earn calls: every query (ly_run) first writes what
+ * is buffered for that member, so earn reads what it wrote; rows of members the batch
+ * is done with may still be buffered, and locking any other member (ly_lock_member)
+ * writes them: read another member's rows only after locking it.
+ */
+extern bool ly_batch_active;
+extern void ly_batch_before_query(void);
+extern bool ly_batch_defer_entry(int64 member_id, const char *key, Datum *v, const char *n);
+extern bool ly_batch_defer_lot(int64 member_id, Datum *v, const char *n);
+extern bool ly_batch_defer_save(Member *m, Datum *v, const char *n);
+extern Member *ly_batch_locked_member(int64 member_id, Program *known);
+extern bool ly_batch_key_unused(int64 member_id, const char *key);
 
 #endif							/* LOYALTY_H */

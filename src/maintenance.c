@@ -16,6 +16,7 @@
 
 static LyQuery q_due_members = {
 	"SELECT id FROM loyalty.member WHERE next_transition_at <= $1 AND next_transition_at < 'infinity' "
+	"   AND program_id IN (SELECT p.id FROM loyalty.program p WHERE loyalty.caller_may_use(p.tenant)) "
 	" ORDER BY next_transition_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 2,
 	{TIMESTAMPTZOID, INT8OID}, NULL};
 
@@ -82,6 +83,9 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	}
 	MemoryContextDelete(loopcxt);
 	reminders = ly_outbox_reminders(now, limit);	/* outbox.c: points_expiring */
+
+	/* roll the ledger up for the reports (92_rollups.sql): not on the operations' path */
+	SPI_execute("SELECT loyalty.run_rollups()", false, 0);
 
 	result = MemoryContextStrdup(callcxt, psprintf(
 		"{\"members\": " UINT64_FORMAT ", \"released_lots\": " INT64_FORMAT

@@ -21,7 +21,7 @@ audit_detail(const char *reason, TimestampTz until)
 							 ly_json_str(reason),
 							 ly_json_str(TIMESTAMP_NOT_FINITE(until) ? "infinity" : timestamptz_to_str(until)),
 							 ly_json_str(GetUserNameFromId(GetSessionUserId(), false)),
-							 ly_json_str(GetUserNameFromId(GetUserId(), false))));
+							 ly_json_str(ly_acting_role())));
 }
 
 /* set_tier(member, tier_code, until, reason, at): pin a tier until a date, audited */
@@ -71,6 +71,12 @@ loyalty_set_tier(PG_FUNCTION_ARGS)
 		m->tier_since = Max(at, m->tier_since);
 		ly_record_tier_change(m->id, m->tier_since, m->prog->tiers[held].code,
 							  m->prog->tiers[m->tier].code, "override", NULL, audit_detail(reason, until));
+		ly_audit("set_tier", m->prog->id, m->id, reason,
+				 ly_jsonb(psprintf("{\"tier\": %s, \"from\": %s, \"held\": %s, \"until\": %s, \"at\": %s}",
+								   ly_json_str(code), ly_json_str(m->prog->tiers[held].code),
+								   ly_json_str(m->prog->tiers[m->tier].code),
+								   ly_json_str(TIMESTAMP_NOT_FINITE(until) ? "infinity" : timestamptz_to_str(until)),
+								   ly_json_str(timestamptz_to_str(at)))));
 	}
 	ly_save_member(m);
 	result = MemoryContextStrdup(callcxt, code);

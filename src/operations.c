@@ -55,7 +55,8 @@ ly_insert_entry(Member *m, EntryRow *e)
 	v[14] = Int64GetDatum(m->available);
 	v[15] = Int64GetDatum(m->pending);
 	v[16] = CStringGetTextDatum(ly_tier_code(m));
-	ly_run(&q_insert_entry, v, n, 0);
+	if (!(ly_batch_active && ly_batch_defer_entry(m->id, e->key, v, n)))
+		ly_run(&q_insert_entry, v, n, 0);
 
 	if (!m->has_last_entry || e->at > m->last_entry_at)
 	{
@@ -95,6 +96,9 @@ ly_op_replayed(Op *op, int64 member_id)
 	Jsonb	   *req;
 	bool		isnull;
 
+	/* earn_batch knows which keys of the member it processes exist */
+	if (ly_batch_active && ly_batch_key_unused(member_id, op->key))
+		return false;
 	if (ly_run(&q_find_key, v, NULL, 1) != 1)
 		return false;
 	kind = ly_get_text(0, 2);
@@ -289,6 +293,26 @@ ly_insufficient(Member *m, int64 want)
 
 /* ---- earn ---- */
 
+/* attrs.partner: the partner that issues (and funds) the points, with its price now */
+static void
+partner_detail(Program *p, Jsonb *attrs, StringInfo out)
+{
+	JsonbValue	buf;
+	JsonbValue *v = getKeyJsonValueFromContainer(&attrs->root, "partner", 7, &buf);
+	char	   *code;
+	Numeric		price;
+
+	if (v == NULL)
+		return;
+	if (v->type != jbvString)
+		ereport(ERROR,
+				(errcode(LY_UNKNOWN_PARTNER),
+				 errmsg("attrs.partner must be a partner code (a JSON string)")));
+	code = pnstrdup(v->val.string.val, v->val.string.len);
+	(void) ly_partner(p->id, code, &price);
+	appendStringInfo(out, ", \"partner\": %s, \"partner_price\": %s", ly_json_str(code), ly_json_num(price));
+}
+
 /* earn(member, amount, idempotency_key, at, attrs): points for a purchase */
 PG_FUNCTION_INFO_V1(loyalty_earn);
 Datum
@@ -300,12 +324,12 @@ loyalty_earn(PG_FUNCTION_ARGS)
 	Jsonb	   *attrs;
 	Member	   *m;
 	Program    *p;
-	Numeric		raw;
 	Numeric		multiplier;
 	int64		points;
 	NewLot		lot = {0};
 	EntryRow	e = {0};
 	const char *tier_before;
+	StringInfoData extra;
 
 	ly_op_init(&op, "earn", ly_arg_key(fcinfo, 2), ly_arg_at(fcinfo, 3));
 	attrs = ly_arg_object(fcinfo, 4, "attrs", true);
@@ -319,9 +343,10 @@ loyalty_earn(PG_FUNCTION_ARGS)
 		p = m->prog;
 		/* the multiplier of the tier held before this purchase */
 		multiplier = p->tiers[m->tier].multiplier;
-		raw = ly_num_mul(ly_num_mul(amount, p->s.points_per_unit), multiplier);
-		points = ly_numeric_points(ly_div_rounded(raw, int64_to_numeric(1), p->s.rounding),
-								   "the points earned");
+		initStringInfo(&extra);
+		partner_detail(p, attrs, &extra);
+		/* base points, earning rules and basket lines (rules.c) */
+		points = ly_rules_earn(m, amount, attrs, op.at, multiplier, &extra);
 
 		ly_note_activity(m, op.at);
 		m->lifetime_earned = ly_add_points(m->lifetime_earned, points);
@@ -343,15 +368,17 @@ loyalty_earn(PG_FUNCTION_ARGS)
 		e.amount = amount;
 		e.qualifying = basis_contribution(p, points, amount, 1);
 		e.qualifying_at = op.at;
-		e.detail = ly_jsonb(psprintf("{\"tier\": %s, \"multiplier\": %s, \"points_per_unit\": %s%s%s}",
+		e.detail = ly_jsonb(psprintf("{\"tier\": %s, \"multiplier\": %s, \"points_per_unit\": %s%s%s%s}",
 									 ly_json_str(tier_before), ly_json_num(multiplier),
 									 ly_json_num(p->s.points_per_unit),
 									 strcmp(tier_before, ly_tier_code(m)) != 0 ? ", \"promoted_to\": " : "",
-									 strcmp(tier_before, ly_tier_code(m)) != 0 ? ly_json_str(ly_tier_code(m)) : ""));
+									 strcmp(tier_before, ly_tier_code(m)) != 0 ? ly_json_str(ly_tier_code(m)) : "",
+									 extra.data));
+		/* before the entry, so its receipt columns (what a replay returns) count what the hooks paid */
+		ly_after_purchase(&op, &e, attrs);
 		ly_insert_entry(m, &e);
 		if (points > 0)
 			ly_write_lot(m, e.id, &lot);
-		ly_after_purchase(&op, &e, attrs);
 		ly_save_member(m);
 		ly_op_receipt(&op, e.id, points);
 	}
@@ -458,6 +485,11 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 											 points, -points - moved));
 			write_debit(&op, &e, &dl, &debt);
 		}
+		/* who moved money by hand, and why (replays write nothing) */
+		ly_audit("adjust", op.m->prog->id, op.m->id, reason,
+				 ly_jsonb(psprintf("{\"points\": " INT64_FORMAT ", \"entry_id\": " INT64_FORMAT
+								   ", \"idempotency_key\": %s}", op.r.points, op.r.entry_id,
+								   ly_json_str(op.key))));
 	}
 	SPI_finish();
 	PG_RETURN_DATUM(ly_receipt_datum(fcinfo, &op.r));
@@ -465,18 +497,18 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 
 /* ---- redeem ---- */
 
-/* redeem(member, points, idempotency_key, at, reason): spend points */
-PG_FUNCTION_INFO_V1(loyalty_redeem);
-Datum
-loyalty_redeem(PG_FUNCTION_ARGS)
+/* Spend points; at a partner when partner is not NULL (it is owed for them). */
+static Datum
+do_redeem(FunctionCallInfo fcinfo, int64 member_id, int64 points, char *key, TimestampTz at,
+		  char *reason, char *partner)
 {
-	int64		member_id = ly_arg_id(fcinfo, 0, "member");
-	int64		points = ly_arg_points(fcinfo, 1, "points", false);
-	char	   *reason = ly_arg_reason(fcinfo, 4, false);
 	Op			op;
 
-	ly_op_init(&op, "redeem", ly_arg_key(fcinfo, 2), ly_arg_at(fcinfo, 3));
-	op.request = ly_jsonb(psprintf("{\"points\": " INT64_FORMAT ", \"reason\": %s}", points, ly_json_str(reason)));
+	ly_op_init(&op, "redeem", key, at);
+	op.request = ly_jsonb(partner
+						  ? psprintf("{\"points\": " INT64_FORMAT ", \"reason\": %s, \"partner\": %s}",
+									 points, ly_json_str(reason), ly_json_str(partner))
+						  : psprintf("{\"points\": " INT64_FORMAT ", \"reason\": %s}", points, ly_json_str(reason)));
 
 	SPI_connect();
 	if (ly_op_begin(&op, member_id))
@@ -485,6 +517,14 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 		DrawList	dl = {0};
 		EntryRow	e = {0};
 
+		if (partner)
+		{
+			Numeric		price;
+
+			(void) ly_partner(m->prog->id, partner, &price);
+			e.detail = ly_jsonb(psprintf("{\"partner\": %s, \"partner_price\": %s}",
+										 ly_json_str(partner), ly_json_num(price)));
+		}
 		if (points > m->available)
 			ly_insufficient(m, points);
 		if (ly_draw_available(m, points, 0, &dl) != points)
@@ -500,6 +540,35 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(ly_receipt_datum(fcinfo, &op.r));
 }
 
+/* redeem(member, points, idempotency_key, at, reason): spend points */
+PG_FUNCTION_INFO_V1(loyalty_redeem);
+Datum
+loyalty_redeem(PG_FUNCTION_ARGS)
+{
+	int64		member_id = ly_arg_id(fcinfo, 0, "member");
+	int64		points = ly_arg_points(fcinfo, 1, "points", false);
+	char	   *reason = ly_arg_reason(fcinfo, 4, false);
+	char	   *key = ly_arg_key(fcinfo, 2);
+	TimestampTz at = ly_arg_at(fcinfo, 3);
+
+	return do_redeem(fcinfo, member_id, points, key, at, reason, NULL);
+}
+
+/* partner_redeem(member, points, partner, idempotency_key, at, reason): spend points at a partner */
+PG_FUNCTION_INFO_V1(loyalty_partner_redeem);
+Datum
+loyalty_partner_redeem(PG_FUNCTION_ARGS)
+{
+	int64		member_id = ly_arg_id(fcinfo, 0, "member");
+	int64		points = ly_arg_points(fcinfo, 1, "points", false);
+	char	   *partner = ly_arg_name(fcinfo, 2, "partner");
+	char	   *reason = ly_arg_reason(fcinfo, 5, false);
+	char	   *key = ly_arg_key(fcinfo, 3);
+	TimestampTz at = ly_arg_at(fcinfo, 4);
+
+	return do_redeem(fcinfo, member_id, points, key, at, reason, partner);
+}
+
 /* ---- reverse ---- */
 
 static LyQuery q_purchase = {
@@ -508,26 +577,27 @@ static LyQuery q_purchase = {
 	"       (SELECT coalesce(sum(r.amount), 0) FROM loyalty.entry r "
 	"         WHERE r.member_id = e.member_id AND r.ref_entry_id = e.id AND r.kind = 'reverse'), "
 	"       (SELECT coalesce(sum((r.detail ->> 'points_due')::bigint), 0)::bigint FROM loyalty.entry r "
-	"         WHERE r.member_id = e.member_id AND r.ref_entry_id = e.id AND r.kind = 'reverse') "
+	"         WHERE r.member_id = e.member_id AND r.ref_entry_id = e.id AND r.kind = 'reverse'), "
+	"       e.detail "
 	"  FROM loyalty.entry e WHERE e.member_id = $1 AND e.idempotency_key = $2 AND e.kind = 'earn'",
 	2, {INT8OID, TEXTOID}, NULL};
 
-/* reverse(member, original_key, amount, idempotency_key, at): a refund */
-PG_FUNCTION_INFO_V1(loyalty_reverse);
-Datum
-loyalty_reverse(PG_FUNCTION_ARGS)
+/*
+ * A refund of part of a purchase: `amount` of money (NULL: all that is left), or
+ * `lines` of a basket purchase (their money and exactly their points).
+ */
+static Datum
+do_reverse(FunctionCallInfo fcinfo, int64 member_id, char *original_key, Numeric amount,
+		   Jsonb *lines, char *key, TimestampTz at)
 {
-	int64		member_id = ly_arg_id(fcinfo, 0, "member");
-	char	   *original_key;
-	Numeric		amount = ly_arg_amount(fcinfo, 2, "amount", true);
 	Op			op;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(LY_NULL_VALUE), errmsg("original_key must not be null")));
-	original_key = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	ly_op_init(&op, "reverse", ly_arg_key(fcinfo, 3), ly_arg_at(fcinfo, 4));
-	op.request = ly_jsonb(psprintf("{\"original_key\": %s, \"amount\": %s}",
-								   ly_json_str(original_key), ly_json_num(amount)));
+	ly_op_init(&op, "reverse", key, at);
+	op.request = lines
+		? ly_jsonb(psprintf("{\"original_key\": %s, \"lines\": %s}", ly_json_str(original_key),
+							JsonbToCString(NULL, &lines->root, VARSIZE(lines))))
+		: ly_jsonb(psprintf("{\"original_key\": %s, \"amount\": %s}",
+							ly_json_str(original_key), ly_json_num(amount)));
 
 	SPI_connect();
 	if (ly_op_begin(&op, member_id))
@@ -553,6 +623,12 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 		EntryRow	e = {0};
 		bool		isnull;
 		Numeric		contribution;
+		Jsonb	   *orig_detail;
+		StringInfoData extra;
+		RuleTake	cand = {0};
+		int64		line_points = 0;
+		JsonbValue	jb;
+		JsonbValue *pv;
 
 		if (ly_run(&q_purchase, v, NULL, 1) != 1)
 			ereport(ERROR,
@@ -567,12 +643,16 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 		(void) ly_get_int64_null(0, 5, &orig_lot);
 		refunded = ly_get_numeric(0, 6);
 		due_before = ly_get_int64(0, 7);
+		orig_detail = DatumGetJsonbPCopy(ly_get(0, 8, &isnull));
 
 		if (op.at < bought_at)
 			ereport(ERROR,
 					(errcode(LY_INVALID_TIMESTAMP),
 					 errmsg("a refund cannot be dated before the purchase it refunds"),
 					 errdetail("The purchase is dated %s.", timestamptz_to_str(bought_at))));
+		initStringInfo(&extra);
+		if (lines)
+			ly_lines_return(m, orig_id, orig_detail, lines, &amount, &line_points, &cand, &extra);
 		left = ly_num_sub(paid, refunded);
 		if (amount == NULL)
 		{
@@ -591,11 +671,32 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 		cumulative = ly_num_add(refunded, amount);
 		full = ly_num_cmp(cumulative, paid) == 0;
 
-		/* points due, cumulatively, so partial refunds never add up to more than earned */
-		due = full ? earned
-			: ly_numeric_points(ly_div_rounded(ly_num_mul(int64_to_numeric(earned), cumulative),
-											   paid, p->s.rounding), "the points to take back");
-		due -= due_before;
+		/*
+		 * Points due, cumulatively, so partial refunds never add up to more than
+		 * earned: by amount, the purchase's share; by lines, those lines' points
+		 * (never more than is left); the last refund takes exactly the rest.
+		 */
+		if (full)
+			due = earned - due_before;
+		else if (lines)
+			due = Min(line_points, earned - due_before);
+		else
+			due = ly_numeric_points(ly_div_rounded(ly_num_mul(int64_to_numeric(earned), cumulative),
+												   paid, p->s.rounding), "the points to take back") - due_before;
+		due = Max(due, 0);
+		/* which rules gave the points taken back; cap usage given back (rules.c) */
+		ly_rules_refund(m, orig_id, orig_detail, earned, due, full, cumulative, paid,
+						lines ? &cand : NULL, &extra);
+		pv = getKeyJsonValueFromContainer(&orig_detail->root, "partner", 7, &jb);
+		if (pv != NULL && pv->type == jbvString)
+		{
+			JsonbValue	jb2;
+			JsonbValue *pp = getKeyJsonValueFromContainer(&orig_detail->root, "partner_price", 13, &jb2);
+
+			appendStringInfo(&extra, ", \"partner\": %s, \"partner_price\": %s",
+							 ly_json_str(pnstrdup(pv->val.string.val, pv->val.string.len)),
+							 pp && pp->type == jbvNumeric ? ly_json_num(pp->val.numeric) : "0");
+		}
 
 		moved = take_back(m, due, orig_lot, op.at, &dl, &debt, &shortfall, "this refund");
 		m->lifetime_earned -= moved;
@@ -613,21 +714,66 @@ loyalty_reverse(PG_FUNCTION_ARGS)
 		e.qualifying_at = bought_at;
 		e.detail = ly_jsonb(psprintf("{\"original_entry\": " INT64_FORMAT ", \"points_due\": " INT64_FORMAT
 									 ", \"from_pending\": " INT64_FORMAT ", \"debt\": " INT64_FORMAT
-									 ", \"clamped\": " INT64_FORMAT ", \"full_refund\": %s}",
+									 ", \"clamped\": " INT64_FORMAT ", \"full_refund\": %s%s}",
 									 orig_id, due, dl.from_pending,
 									 debt.points ? -debt.points : (int64) 0,
 									 p->s.negative_balance == NEG_CLAMP ? shortfall : (int64) 0,
-									 full ? "true" : "false"));
+									 full ? "true" : "false", extra.data));
+		ly_after_refund(&op, &e, orig_id, amount, full);	/* before the entry: see earn */
 		ly_insert_entry(m, &e);
 		ly_write_draws(m, e.id, op.at, &dl);
 		if (debt.points)
 			ly_write_lot(m, e.id, &debt);
-		ly_after_refund(&op, &e, orig_id, amount, full);
 		ly_save_member(m);
 		ly_op_receipt(&op, e.id, e.points);
 	}
 	SPI_finish();
 	PG_RETURN_DATUM(ly_receipt_datum(fcinfo, &op.r));
+}
+
+/* reverse(member, original_key, amount, idempotency_key, at): a refund */
+PG_FUNCTION_INFO_V1(loyalty_reverse);
+Datum
+loyalty_reverse(PG_FUNCTION_ARGS)
+{
+	int64		member_id = ly_arg_id(fcinfo, 0, "member");
+	char	   *original_key;
+	Numeric		amount = ly_arg_amount(fcinfo, 2, "amount", true);
+	char	   *key;
+	TimestampTz at;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(LY_NULL_VALUE), errmsg("original_key must not be null")));
+	original_key = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	key = ly_arg_key(fcinfo, 3);
+	at = ly_arg_at(fcinfo, 4);
+	return do_reverse(fcinfo, member_id, original_key, amount, NULL, key, at);
+}
+
+/* reverse_lines(member, original_key, lines, idempotency_key, at): return lines of a basket */
+PG_FUNCTION_INFO_V1(loyalty_reverse_lines);
+Datum
+loyalty_reverse_lines(PG_FUNCTION_ARGS)
+{
+	int64		member_id = ly_arg_id(fcinfo, 0, "member");
+	char	   *original_key;
+	Jsonb	   *lines;
+	char	   *key;
+	TimestampTz at;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(LY_NULL_VALUE), errmsg("original_key must not be null")));
+	original_key = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR, (errcode(LY_NULL_VALUE), errmsg("lines must not be null")));
+	lines = PG_GETARG_JSONB_P(2);
+	if (!JB_ROOT_IS_ARRAY(lines) || JB_ROOT_IS_SCALAR(lines))
+		ereport(ERROR,
+				(errcode(LY_INVALID_RETURN),
+				 errmsg("lines must be a JSON array such as [{\"line\": 1}, {\"line\": 3, \"qty\": 1}]")));
+	key = ly_arg_key(fcinfo, 3);
+	at = ly_arg_at(fcinfo, 4);
+	return do_reverse(fcinfo, member_id, original_key, NULL, lines, key, at);
 }
 
 /* ---- transfer ---- */

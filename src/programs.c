@@ -17,7 +17,7 @@
 static LyQuery q_program = {
 	"SELECT points_per_unit, rounding, timezone, pending_days, expiry_policy, expiry_months, "
 	"       expiry_period, negative_balance, tier_basis, tier_window, tier_window_months, "
-	"       downgrade, grace_days, tier_retention_periods, voucher_refund_expiry "
+	"       downgrade, grace_days, tier_retention_periods, voucher_refund_expiry, tenant::oid "
 	"  FROM loyalty.program WHERE id = $1", 1, {INT8OID}, NULL};
 
 static LyQuery q_tiers = {
@@ -35,9 +35,19 @@ enum_col(uint64 row, int col, const char *const *names, int n)
 	return v;
 }
 
-/* Read a program and its tiers from the tables (cache.c keeps copies). */
+/* Read a program and its tiers, if the calling role may use it (tenancy.c). */
 Program *
 ly_read_program(int64 program_id)
+{
+	Program    *p = ly_read_program_unchecked(program_id);
+
+	ly_check_program(p);
+	return p;
+}
+
+/* Read a program and its tiers from the tables (cache.c keeps copies). */
+Program *
+ly_read_program_unchecked(int64 program_id)
 {
 	Program    *p = palloc0(sizeof(Program));
 	Datum		arg = Int64GetDatum(program_id);
@@ -64,6 +74,12 @@ ly_read_program(int64 program_id)
 	s->grace_days = (int) ly_get_int64(0, 13);
 	s->tier_retention_periods = (int) ly_get_int64(0, 14);
 	s->refund_fresh_expiry = strcmp(ly_get_text(0, 15), "fresh") == 0;
+	{
+		bool		isnull;
+		Datum		t = ly_get(0, 16, &isnull);
+
+		p->tenant = isnull ? InvalidOid : DatumGetObjectId(t);
+	}
 	p->tz = ly_timezone(s->timezone);
 
 	ly_run(&q_tiers, &arg, NULL, 0);
@@ -201,17 +217,21 @@ ly_try_lock_member(int64 member_id, Program *known)
 static Member *
 lock_member(int64 member_id, Program *known, bool skip_locked)
 {
-	Member	   *m = palloc0(sizeof(Member));
 	Datum		arg = Int64GetDatum(member_id);
-	int64		program_id;
-	int64		tier_id;
-	int64		pinned_id;
-	int64		granted_id;
-	int64		grace_id;
-	int64		earned_id;
-	bool		isnull;
-	int			i;
+	Datum		c[LY_MEMBER_COLUMNS];
+	bool		cn[LY_MEMBER_COLUMNS];
+	int			k;
 	uint64		found;
+	Member	   *m;
+
+	/* earn_batch holds the member it is processing as its last save left it */
+	if (ly_batch_active && !skip_locked)
+	{
+		Member	   *cached = ly_batch_locked_member(member_id, known);
+
+		if (cached)
+			return cached;
+	}
 
 	if (skip_locked || held_by_us(member_id, false))
 		found = ly_run(skip_locked ? &q_try_lock_member : &q_lock_member, &arg, NULL, 1);
@@ -234,50 +254,86 @@ lock_member(int64 member_id, Program *known, bool skip_locked)
 				(errcode(LY_UNKNOWN_MEMBER),
 				 errmsg("member %lld does not exist", (long long) member_id)));
 	}
+	for (k = 0; k < LY_MEMBER_COLUMNS; k++)
+		c[k] = ly_get(0, k + 1, &cn[k]);
+	m = ly_member_from_columns(member_id, c, cn, known);
+	/* a member of a program the caller may not use is reported as unknown (tenancy.c) */
+	if (!ly_program_allowed(m->prog))
+	{
+		if (skip_locked)
+			return NULL;
+		ereport(ERROR,
+				(errcode(LY_UNKNOWN_MEMBER),
+				 errmsg("member %lld does not exist", (long long) member_id)));
+	}
+	return m;
+}
+
+/*
+ * A member from the columns of MEMBER_COLUMNS (c[k - 1] is column k): what
+ * lock_member read, or what earn_batch last saved (the same values, so the
+ * same Member).
+ */
+Member *
+ly_member_from_columns(int64 member_id, Datum *c, bool *cn, Program *known)
+{
+	Member	   *m = palloc0(sizeof(Member));
+	int64		program_id;
+	int64		tier_id;
+	int64		pinned_id;
+	int64		granted_id;
+	int64		grace_id;
+	int64		earned_id;
+	bool		isnull;
+	int			i;
+
+#define COL(k) (isnull = cn[(k) - 1], c[(k) - 1])
+#define COL_I64(k) (cn[(k) - 1] ? 0 : DatumGetInt64(c[(k) - 1]))
+#define COL_NUM(k) (cn[(k) - 1] ? NULL : DatumGetNumericCopy(c[(k) - 1]))
 	m->id = member_id;
-	program_id = ly_get_int64(0, 1);
-	tier_id = ly_get_int64(0, 2);
-	m->tier_since = DatumGetTimestampTz(ly_get(0, 3, &isnull));
-	m->available = ly_get_int64(0, 4);
-	m->pending = ly_get_int64(0, 5);
-	m->lifetime_earned = ly_get_int64(0, 6);
-	m->redeemed = ly_get_int64(0, 7);
-	m->expired = ly_get_int64(0, 8);
-	m->qualifying = ly_get_numeric(0, 9);
-	m->lifetime_spend = ly_get_numeric(0, 10);
-	m->lifetime_visits = ly_get_int64(0, 11);
-	m->last_activity_at = DatumGetTimestampTz(ly_get(0, 12, &isnull));
+	program_id = COL_I64(1);
+	tier_id = COL_I64(2);
+	m->tier_since = DatumGetTimestampTz(COL(3));
+	m->available = COL_I64(4);
+	m->pending = COL_I64(5);
+	m->lifetime_earned = COL_I64(6);
+	m->redeemed = COL_I64(7);
+	m->expired = COL_I64(8);
+	m->qualifying = COL_NUM(9);
+	m->lifetime_spend = COL_NUM(10);
+	m->lifetime_visits = COL_I64(11);
+	m->last_activity_at = DatumGetTimestampTz(COL(12));
 	m->has_last_activity = !isnull;
-	m->last_entry_at = DatumGetTimestampTz(ly_get(0, 13, &isnull));
+	m->last_entry_at = DatumGetTimestampTz(COL(13));
 	m->has_last_entry = !isnull;
-	m->next_transition_at = DatumGetTimestampTz(ly_get(0, 14, &isnull));
-	m->q_start = DatumGetTimestampTz(ly_get(0, 15, &isnull));
+	m->next_transition_at = DatumGetTimestampTz(COL(14));
+	m->q_start = DatumGetTimestampTz(COL(15));
 	m->has_q_state = !isnull;
-	m->q_oldest = DatumGetTimestampTz(ly_get(0, 16, &isnull));
+	m->q_oldest = DatumGetTimestampTz(COL(16));
 	m->has_q_oldest = !isnull;
-	m->q_asof = DatumGetTimestampTz(ly_get(0, 17, &isnull));
-	m->tier_review_at = DatumGetTimestampTz(ly_get(0, 18, &isnull));
-	m->grace_until = DatumGetTimestampTz(ly_get(0, 19, &isnull));
+	m->q_asof = DatumGetTimestampTz(COL(17));
+	m->tier_review_at = DatumGetTimestampTz(COL(18));
+	m->grace_until = DatumGetTimestampTz(COL(19));
 	m->has_grace = !isnull;
-	pinned_id = DatumGetInt64(ly_get(0, 20, &isnull));
+	pinned_id = DatumGetInt64(COL(20));
 	if (isnull)
 		pinned_id = 0;
-	m->pinned_until = DatumGetTimestampTz(ly_get(0, 21, &isnull));
-	granted_id = DatumGetInt64(ly_get(0, 22, &isnull));
+	m->pinned_until = DatumGetTimestampTz(COL(21));
+	granted_id = DatumGetInt64(COL(22));
 	if (isnull)
 		granted_id = 0;
-	m->granted_until = DatumGetTimestampTz(ly_get(0, 23, &isnull));
+	m->granted_until = DatumGetTimestampTz(COL(23));
 	m->has_grant = !isnull;
-	grace_id = DatumGetInt64(ly_get(0, 24, &isnull));
+	grace_id = DatumGetInt64(COL(24));
 	if (isnull)
 		grace_id = 0;
-	earned_id = DatumGetInt64(ly_get(0, 25, &isnull));
+	earned_id = DatumGetInt64(COL(25));
 	if (isnull)
 		earned_id = tier_id;
 
-	m->prog = (known && known->id == program_id) ? known : ly_program(program_id);
+	m->prog = (known && known->id == program_id) ? known : ly_program_unchecked(program_id);
 	if (!program_has_tiers(m->prog, tier_id, pinned_id, granted_id, grace_id, earned_id))
-		m->prog = ly_read_program(program_id);	/* a tier newer than our copy: read afresh */
+		m->prog = ly_read_program_unchecked(program_id);	/* a tier newer than our copy: read afresh */
 	m->tier = m->earned_tier = m->pinned_tier = m->granted_tier = m->grace_tier = -1;
 	for (i = 0; i < m->prog->ntiers; i++)
 	{
@@ -294,6 +350,9 @@ lock_member(int64 member_id, Program *known, bool skip_locked)
 	}
 	if (m->tier < 0)
 		elog(ERROR, "loyalty: tier %lld of member %lld not found", (long long) tier_id, (long long) member_id);
+#undef COL
+#undef COL_I64
+#undef COL_NUM
 	return m;
 }
 
@@ -354,7 +413,8 @@ ly_save_member(Member *m)
 	v[23] = Int64GetDatum(m->has_grace && m->grace_tier >= 0 ? m->prog->tiers[m->grace_tier].id : 0);
 	n[23] = m->has_grace && m->grace_tier >= 0 ? ' ' : 'n';
 	v[24] = Int64GetDatum(m->prog->tiers[m->earned_tier].id);
-	ly_run(&q_save_member, v, n, 0);
+	if (!(ly_batch_active && ly_batch_defer_save(m, v, n)))
+		ly_run(&q_save_member, v, n, 0);
 }
 
 const char *
@@ -366,14 +426,19 @@ ly_tier_code(Member *m)
 /* ---- SQL-callable admin functions ---- */
 
 static LyQuery q_program_by_code = {
-	"SELECT id FROM loyalty.program WHERE code = $1", 1, {TEXTOID}, NULL};
+	"SELECT id, tenant::oid FROM loyalty.program WHERE code = $1", 1, {TEXTOID}, NULL};
 
-static int64
-program_by_code(const char *code)
+/* The id of the program with this code; LY001 if unknown or not the caller's (tenancy.c). */
+int64
+ly_program_by_code(const char *code)
 {
 	Datum		arg = CStringGetTextDatum(code);
+	bool		isnull;
+	Datum		tenant;
 
-	if (ly_run(&q_program_by_code, &arg, NULL, 1) != 1)
+	/* a program the caller may not use is reported as unknown (tenancy.c) */
+	if (ly_run(&q_program_by_code, &arg, NULL, 1) != 1 ||
+		(tenant = ly_get(0, 2, &isnull), !isnull && !ly_tenant_allows(DatumGetObjectId(tenant))))
 		ereport(ERROR,
 				(errcode(LY_UNKNOWN_PROGRAM),
 				 errmsg("program \"%s\" does not exist", code)));
@@ -498,7 +563,7 @@ loyalty_add_tier(PG_FUNCTION_ARGS)
 				 errmsg("earn_multiplier must be a finite number greater than 0")));
 
 	SPI_connect();
-	program_id = program_by_code(program);
+	program_id = ly_program_by_code(program);
 	v[0] = Int64GetDatum(program_id);
 	v[1] = CStringGetTextDatum(code);
 	v[2] = CStringGetTextDatum(name);
@@ -562,7 +627,7 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 	char		code[9];
 
 	SPI_connect();
-	program_id = program_by_code(program);
+	program_id = ly_program_by_code(program);
 
 	v[0] = Int64GetDatum(program_id);
 	v[1] = CStringGetTextDatum(ref);

@@ -12,11 +12,17 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/inval.h"
+#include "utils/regproc.h"
+#include "catalog/namespace.h"
 
 uint64
 ly_run(LyQuery *q, Datum *values, const char *nulls, long count)
 {
 	int			rc;
+
+	if (ly_batch_active)
+		ly_batch_before_query();	/* earn_batch: the query sees what the member wrote */
 
 	/*
 	 * Results live until SPI_finish; free the previous one so that a long
@@ -101,10 +107,59 @@ ly_int8_array(int64 *values, int n)
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+/*
+ * Sequences by name, resolved once per backend: nextval(text) parses and looks
+ * the name up on every call, a measurable part of an earn. A relcache
+ * invalidation (the extension dropped and created again) forgets them.
+ */
+#define LY_SEQS 4
+static struct
+{
+	const char *name;
+	Oid			relid;
+}			seqs[LY_SEQS];
+static bool seq_callback = false;
+
+static void
+seq_forget(Datum arg, Oid relid)
+{
+	int			i;
+
+	(void) arg;
+	for (i = 0; i < LY_SEQS; i++)
+		if (relid == InvalidOid || seqs[i].relid == relid)
+			seqs[i].relid = InvalidOid;
+}
+
 int64
 ly_nextval(const char *seqname)
 {
-	return DatumGetInt64(DirectFunctionCall1(nextval, CStringGetTextDatum(seqname)));
+	int			i;
+	int			slot = -1;
+
+	for (i = 0; i < LY_SEQS; i++)
+	{
+		if (seqs[i].name != NULL && strcmp(seqs[i].name, seqname) == 0)
+		{
+			if (OidIsValid(seqs[i].relid))
+				return nextval_internal(seqs[i].relid, true);
+			slot = i;
+			break;
+		}
+		if (seqs[i].name == NULL && slot < 0)
+			slot = i;
+	}
+	if (slot < 0)
+		return DatumGetInt64(DirectFunctionCall1(nextval, CStringGetTextDatum(seqname)));
+	if (!seq_callback)
+	{
+		CacheRegisterRelcacheCallback(seq_forget, (Datum) 0);
+		seq_callback = true;
+	}
+	seqs[slot].relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(seqname)),
+										NoLock, false);
+	seqs[slot].name = seqname;	/* callers pass string literals */
+	return nextval_internal(seqs[slot].relid, true);
 }
 
 Numeric

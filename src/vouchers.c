@@ -401,13 +401,15 @@ static LyQuery q_voucher = {
 	"SELECT v.member_id, r.code, r.name, r.grants, v.issued_at, v.expires_at, v.used_at, "
 	"       v.cancelled_at, v.used_key, v.code "
 	"  FROM loyalty.voucher v JOIN loyalty.reward r ON r.id = v.reward_id "
-	" WHERE v.id = $1 AND v.key_id = $2", 2, {INT8OID, INT4OID}, NULL};
+	"  JOIN loyalty.program p ON p.id = r.program_id "
+	" WHERE v.id = $1 AND v.key_id = $2 AND loyalty.caller_may_use(p.tenant)", 2, {INT8OID, INT4OID}, NULL};
 
 static LyQuery q_voucher_lock = {
 	"SELECT v.member_id, r.code, r.name, r.grants, v.issued_at, v.expires_at, v.used_at, "
 	"       v.cancelled_at, v.used_key, v.code "
 	"  FROM loyalty.voucher v JOIN loyalty.reward r ON r.id = v.reward_id "
-	" WHERE v.id = $1 AND v.key_id = $2 FOR UPDATE OF v", 2, {INT8OID, INT4OID}, NULL};
+	"  JOIN loyalty.program p ON p.id = r.program_id "
+	" WHERE v.id = $1 AND v.key_id = $2 AND loyalty.caller_may_use(p.tenant) FOR UPDATE OF v", 2, {INT8OID, INT4OID}, NULL};
 
 /* Decode, verify and read a voucher; the lifecycle verdict is relative to `at`. */
 static bool
@@ -567,7 +569,9 @@ loyalty_use_voucher(PG_FUNCTION_ARGS)
 /* ---- cancel: points and stock go back ---- */
 
 static LyQuery q_voucher_owner = {
-	"SELECT member_id FROM loyalty.voucher WHERE id = $1 AND key_id = $2", 2, {INT8OID, INT4OID}, NULL};
+	"SELECT v.member_id FROM loyalty.voucher v JOIN loyalty.reward r ON r.id = v.reward_id "
+	"  JOIN loyalty.program p ON p.id = r.program_id "
+	" WHERE v.id = $1 AND v.key_id = $2 AND loyalty.caller_may_use(p.tenant)", 2, {INT8OID, INT4OID}, NULL};
 
 static LyQuery q_voucher_for_cancel = {
 	"SELECT v.reward_id, v.redeem_entry_id, v.used_at, v.cancelled_at, r.stock IS NULL, r.code "
@@ -727,7 +731,7 @@ static LyQuery q_outstanding = {
 	{INT8OID, TIMESTAMPTZOID}, NULL};
 
 static LyQuery q_program_id = {
-	"SELECT id FROM loyalty.program WHERE code = $1", 1, {TEXTOID}, NULL};
+	"SELECT id FROM loyalty.program WHERE code = $1 AND loyalty.caller_may_use(tenant)", 1, {TEXTOID}, NULL};
 
 static void
 append_hex(StringInfo buf, const unsigned char *b, int n)

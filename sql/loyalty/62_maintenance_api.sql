@@ -13,12 +13,12 @@ COMMENT ON FUNCTION loyalty.run_maintenance(timestamptz, integer) IS
 -- Runs maintenance in batches, committing after each, so that no member row
 -- stays locked for longer than one batch. Call it with CALL, outside a
 -- transaction block (pg_cron does this). A procedure that commits cannot
--- carry a SET clause, so its body qualifies every operator instead.
+-- carry a SET clause, so its body qualifies every operator and type instead.
 CREATE PROCEDURE loyalty.maintain(now timestamptz DEFAULT now(), batch_size integer DEFAULT 1000)
     LANGUAGE plpgsql
 AS $$
 DECLARE
-    r jsonb;
+    r pg_catalog.jsonb;
 BEGIN
     IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
         RAISE EXCEPTION 'batch_size must be positive' USING ERRCODE = 'LY038';
@@ -26,7 +26,7 @@ BEGIN
     LOOP
         r := loyalty.run_maintenance(now, batch_size);
         COMMIT;
-        EXIT WHEN (r OPERATOR(pg_catalog.->>) 'members')::bigint OPERATOR(pg_catalog.<) batch_size;
+        EXIT WHEN (r OPERATOR(pg_catalog.->>) 'members')::pg_catalog.int8 OPERATOR(pg_catalog.<) batch_size;
     END LOOP;
 END
 $$;

@@ -44,7 +44,8 @@ BEGIN
     IF jsonb_typeof(benefits) <> 'object' THEN
         RAISE EXCEPTION 'benefits must be a JSON object' USING ERRCODE = 'LY035';
     END IF;
-    SELECT p.id INTO pid FROM loyalty.program p WHERE p.code = add_plan.program;
+    SELECT p.id INTO pid FROM loyalty.program p
+     WHERE p.code = add_plan.program AND loyalty.caller_may_use(p.tenant);   -- a foreign program is unknown
     IF pid IS NULL THEN
         RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY001';
     END IF;

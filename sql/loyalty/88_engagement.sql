@@ -223,7 +223,8 @@ BEGIN
     IF code = '' OR octet_length(code) > 512 OR name = '' OR octet_length(name) > 512 THEN
         RAISE EXCEPTION 'code and name must be 1 to 512 bytes long' USING ERRCODE = 'LY037';
     END IF;
-    SELECT p.id INTO pid FROM loyalty.program p WHERE p.code = engagement_program.program;
+    SELECT p.id INTO pid FROM loyalty.program p
+     WHERE p.code = engagement_program.program AND loyalty.caller_may_use(p.tenant);   -- a foreign program is unknown
     IF pid IS NULL THEN
         RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY001';
     END IF;

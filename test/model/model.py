@@ -534,11 +534,15 @@ class Model:
 
     def reverse(self, mid, original_key, amount, key, at):
         def go():
-            if mid is None or original_key is None:
+            # argument checks in the extension's order: member, amount, original_key
+            # (seed 1019: a NULL original_key with an amount of 0.0 is LY031)
+            if mid is None:
                 raise Err("LY034")
-            m = self._member(mid)
             if amount is not None and bad_amount(amount):
                 raise Err("LY031")
+            if original_key is None:
+                raise Err("LY034")
+            m = self._member(mid)
             self._check_key(key)
             self._check_at(at)
             sig = ("reverse", original_key, None if amount is None else Decimal(amount))

@@ -38,16 +38,21 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ' ' || left(SQLERRM, 200);
 END $$;
--- every row count that a call could change
-CREATE FUNCTION pg_temp.counts() RETURNS text LANGUAGE sql AS $$
-    SELECT format('entry %s, lot %s, lot_draw %s, member %s, program %s, tier %s, voucher %s, subscription %s, '
-                  'tier_change %s, plan %s, reward %s',
-                  (SELECT count(*) FROM loyalty.entry), (SELECT count(*) FROM loyalty.lot),
-                  (SELECT count(*) FROM loyalty.lot_draw), (SELECT count(*) FROM loyalty.member),
-                  (SELECT count(*) FROM loyalty.program), (SELECT count(*) FROM loyalty.tier),
-                  (SELECT count(*) FROM loyalty.voucher), (SELECT count(*) FROM loyalty.subscription),
-                  (SELECT count(*) FROM loyalty.tier_change), (SELECT count(*) FROM loyalty.plan),
-                  (SELECT count(*) FROM loyalty.reward)) $$;
+-- every row count that a call could change: every table in schema loyalty, so tables that
+-- later versions add are compared too
+CREATE FUNCTION pg_temp.counts() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    t record;
+    n bigint;
+    r text := '';
+BEGIN
+    FOR t IN SELECT c.oid::regclass AS rel FROM pg_class c
+              WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind IN ('r', 'p') ORDER BY c.relname LOOP
+        EXECUTE format('SELECT count(*) FROM %s', t.rel) INTO n;
+        r := r || format('%s %s, ', t.rel, n);
+    END LOOP;
+    RETURN r;
+END $$;
 
 -- ---------------------------------------------------------------------------
 -- Fixture: program hx (A, B; B subscribed; A holds a voucher) and program hx2 (C)
@@ -77,6 +82,12 @@ BEGIN
     PERFORM loyalty.add_reward('hx2', 'r2', 'Reward 2', 10);
     PERFORM loyalty.add_plan('hx', 'vipmax', 'Bonus overflow', 1, 1, signup_bonus_points => 9223372036854775807);
     PERFORM loyalty.add_reward('hx', 'rmax', 'Costs bigint max', 9223372036854775807);
+    -- earning rules and partners (a capped rule that never matches, so earns stay as they were)
+    PERFORM loyalty.add_rule('hx', 'hr1', '{"kind": "bonus", "points": 1, "match": {"category": "none"},
+                                           "cap": {"period": "day", "points": 5}}');
+    PERFORM loyalty.add_rule('hx2', 'hr2', '{"kind": "exclude"}');
+    PERFORM loyalty.add_partner('hx', 'p1', 'Partner 1', 0.01);
+    PERFORM loyalty.add_partner('hx2', 'p2', 'Partner 2', 0.01);
     IF NOT EXISTS (SELECT FROM loyalty.voucher_keys() k WHERE k.current) THEN
         PERFORM loyalty.rotate_voucher_key();
     END IF;
@@ -89,6 +100,7 @@ BEGIN
     PERFORM loyalty.redeem(a, 1, 'rd1', '2026-01-01 13:00+00');
     PERFORM loyalty.earn(b, 100, 'e1', '2026-01-01 12:00+00');
     PERFORM loyalty.earn(c, 100, 'ec', '2026-01-01 12:00+00');
+    PERFORM loyalty.earn(b, 10, 'eb', '2026-01-01 12:30+00', '{"lines": [{"amount": 4}, {"amount": 6, "qty": 2}]}');
     PERFORM loyalty.subscribe(b, 'vip', 's1', '2026-01-02 00:00+00');
     v := loyalty.redeem_reward(a, 'r1', 'rr1', '2026-01-02 00:00+00');
 
@@ -290,11 +302,73 @@ UNION ALL SELECT 'within', l, v, e FROM (VALUES
     ('NULL', 'NULL', 'LY034'), ('0', '''0''::interval', 'LY038'), ('-1 day', '''-1 day''::interval', 'LY038'),
     ('-178000000 years', '''-178000000 years''::interval', 'LY038'),
     ('178000000 years', '''178000000 years''::interval', 'ok|LY')) x(l, v, e)
+-- earning rules, baskets, partners
+UNION ALL SELECT 'rule_ref', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY037'), ('unknown', '''nope''', 'LY101'),
+    ('a rule of another program', '''hr2''', 'LY101'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY037')) x(l, v, e)
+UNION ALL SELECT 'partner_ref', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY037'), ('unknown', '''nope''', 'LY103'),
+    ('a partner of another program', '''p2''', 'LY103'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY037')) x(l, v, e)
+UNION ALL SELECT 'pprice', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('-1', '-1', 'LY104'), ('NaN', '''NaN''::numeric', 'LY104'),
+    ('Infinity', '''Infinity''::numeric', 'LY104'), ('-Infinity', '''-Infinity''::numeric', 'LY104'),
+    ('1000 digits', 'repeat(''9'', 1000)::numeric', 'ok|LY')) x(l, v, e)
+UNION ALL SELECT 'lines', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('object', '''{}''::jsonb', 'LY105'), ('number', '''1''::jsonb', 'LY105'),
+    ('JSON null', '''null''::jsonb', 'LY105'), ('empty array', '''[]''::jsonb', 'LY105'),
+    ('array 10000 deep', 'pg_temp.deep_arr(10000)', 'LY105'),
+    ('line 1.5', '''[{"line": 1.5}]''::jsonb', 'LY105'), ('line 0', '''[{"line": 0}]''::jsonb', 'LY105'),
+    ('line 3 of 2', '''[{"line": 3}]''::jsonb', 'LY105'), ('line bigint max', '''[{"line": 9223372036854775807}]''::jsonb', 'LY105'),
+    ('qty 3 of 2', '''[{"line": 2, "qty": 3}]''::jsonb', 'LY105'), ('qty -1', '''[{"line": 2, "qty": -1}]''::jsonb', 'LY105'),
+    ('qty 1e400', '''[{"line": 2, "qty": 1e400}]''::jsonb', 'LY105'),
+    ('line named twice', '''[{"line": 1}, {"line": 1}]''::jsonb', 'LY105')) x(l, v, e)
 -- enroll
 UNION ALL SELECT 'referral', l, v, e FROM (VALUES
     ('empty', '''''', 'LY004'), ('unknown', '''ZZZZZZZZ''', 'LY004'),
     ('a code of another program', quote_literal(pg_temp.fx('c_ref')), 'LY004'),
-    ('100k chars', 'pg_temp.noise(100000)', 'LY004')) x(l, v, e);
+    ('100k chars', 'pg_temp.noise(100000)', 'LY004')) x(l, v, e)
+-- add_months_local: strict (NULL in, NULL out), infinities pass through, the rest LY030/LY033
+UNION ALL SELECT 'ts_any', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'ok|LY'), ('infinity', '''infinity''::timestamptz', 'ok|LY'),
+    ('-infinity', '''-infinity''::timestamptz', 'ok|LY'),
+    ('last timestamp 294276-12-31', '''294276-12-31 23:59:59+00''::timestamptz', 'LY033')) x(l, v, e)
+UNION ALL SELECT 'months', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'ok|LY'), ('0', '0', 'ok|LY'), ('-1', '-1', 'ok|LY'),
+    ('integer max', '2147483647', 'LY033'), ('integer min', '(-2147483647 - 1)', 'LY033')) x(l, v, e)
+UNION ALL SELECT 'tz', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'ok|LY'), ('empty', '''''', 'LY030'), ('unknown', '''Mars/Base''', 'LY030'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY030')) x(l, v, e)
+-- voucher_bundle's store
+UNION ALL SELECT 'store', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY037'), ('100k chars', 'pg_temp.noise(100000)', 'LY037')) x(l, v, e)
+-- a signing key id (revoking an unknown key is a no-op: see the README's vouchers section)
+UNION ALL SELECT 'key_id', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'ok|LY'), ('0', '0', 'ok|LY'), ('-1', '-1', 'ok|LY'),
+    ('integer max', '2147483647', 'ok|LY')) x(l, v, e)
+-- stamp cards and challenges (88_engagement.sql)
+UNION ALL SELECT 'stamps', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY121'), ('-1', '-1', 'LY121'), ('10001', '10001', 'LY121'),
+    ('integer max', '2147483647', 'LY121')) x(l, v, e)
+UNION ALL SELECT 'card_match', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('array', '''[]''::jsonb', 'LY035'), ('number', '''1''::jsonb', 'LY035'),
+    ('unknown key', '''{"x": 1}''::jsonb', 'LY120'), ('per unknown', '''{"per": "hour"}''::jsonb', 'LY120'),
+    ('min_amount NaN', '''{"min_amount": "NaN"}''::jsonb', 'LY120'),
+    ('min_amount 1e16', '''{"min_amount": 1e16}''::jsonb', 'LY120'),
+    ('10000 levels deep', 'pg_temp.deep_obj(10000)', 'LY120')) x(l, v, e)
+UNION ALL SELECT 'eng_reward', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034|LY122'), ('empty', '''{}''::jsonb', 'LY122'), ('array', '''[]''::jsonb', 'LY035|LY122'),
+    ('points 0', '''{"points": 0}''::jsonb', 'LY122'), ('points 10^9 + 1', '''{"points": 1000000001}''::jsonb', 'LY122'),
+    ('points 1.5', '''{"points": 1.5}''::jsonb', 'LY122'),
+    ('unknown reward', '''{"reward": "nope"}''::jsonb', 'LY007|LY122')) x(l, v, e)
+UNION ALL SELECT 'challenge_def', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''{}''::jsonb', 'LY123'), ('array', '''[]''::jsonb', 'LY035|LY123'),
+    ('unknown goal', '''{"goal": "x", "target": 3, "period": "month", "reward": {"points": 1}}''::jsonb', 'LY123'),
+    ('target 0', '''{"goal": "purchases", "target": 0, "period": "month", "reward": {"points": 1}}''::jsonb', 'LY123'),
+    ('target NaN', '''{"goal": "purchases", "target": "NaN", "period": "month", "reward": {"points": 1}}''::jsonb', 'LY123'),
+    ('no reward', '''{"goal": "purchases", "target": 3, "period": "month"}''::jsonb', 'LY122|LY123'),
+    ('10000 levels deep', 'pg_temp.deep_obj(10000)', 'LY123')) x(l, v, e);
 -- add_tier benefits: NULL means '{}' (like earn's attrs), the rest as any object argument
 INSERT INTO hv SELECT 'benefits', label, val, CASE WHEN label = 'NULL' THEN 'ok|LY' ELSE expect END
   FROM hv WHERE kind = 'json_obj';
@@ -374,7 +448,66 @@ INSERT INTO fn VALUES
     ARRAY['''hx''', '''month'''], ARRAY['program', 'period_name']),
 ('member_value', 'SELECT * FROM loyalty.member_value(%s, %s)', ARRAY['''hx''', '3'], ARRAY['program', 'horizon']),
 ('expiring_points', 'SELECT * FROM loyalty.expiring_points(%s, %s)',
-    ARRAY['''30 days''', '''hx'''], ARRAY['within', 'program_opt']);
+    ARRAY['''30 days''', '''hx'''], ARRAY['within', 'program_opt']),
+('add_months_local', 'SELECT loyalty.add_months_local(%s, %s, %s)',
+    ARRAY['''2026-01-31 12:00+00''', '1', '''Europe/Berlin'''], ARRAY['ts_any', 'months', 'tz']),
+('voucher_bundle', 'SELECT loyalty.voucher_bundle(%s, %s, %s)',
+    ARRAY['''hx''', '''store-1''', '''2026-01-03 00:00+00'''], ARRAY['program', 'store', 'at_read']),
+('revoke_voucher_key', 'SELECT loyalty.revoke_voucher_key(%s)', ARRAY['1'], ARRAY['key_id']),
+('add_stamp_card', 'SELECT loyalty.add_stamp_card(%s, %s, %s, %s, %s, %s)',
+    ARRAY['''hx''', '''card_new''', '3', '''{}''', '''{"points": 50}''', 'NULL'],
+    ARRAY['program', 'name', 'stamps', 'card_match', 'eng_reward', '-']),
+('add_challenge', 'SELECT loyalty.add_challenge(%s, %s, %s, %s)',
+    ARRAY['''hx''', '''ch_new''',
+          '''{"goal": "purchases", "target": 3, "period": "month", "reward": {"points": 100}}''', 'NULL'],
+    ARRAY['program', 'name', 'challenge_def', '-']),
+('stamp_cards', 'SELECT * FROM loyalty.stamp_cards(%s)', ARRAY[pg_temp.fx('a')], ARRAY['member']),
+('member_badges', 'SELECT * FROM loyalty.member_badges(%s)', ARRAY[pg_temp.fx('a')], ARRAY['member']),
+('challenge_progress', 'SELECT * FROM loyalty.challenge_progress(%s, %s)',
+    ARRAY[pg_temp.fx('a'), '''2026-03-01 00:00+00'''], ARRAY['member', 'at_read']),
+('add_rule', 'SELECT loyalty.add_rule(%s, %s, %s)',
+    ARRAY['''hx''', '''hr_new''', '''{"kind": "bonus", "points": 5}'''], ARRAY['program', 'name', 'json_obj']),
+('end_rule', 'SELECT loyalty.end_rule(%s, %s, %s)',
+    ARRAY['''hx''', '''hr1''', '''2026-03-01 00:00+00'''], ARRAY['program', 'rule_ref', 'at']),
+('reverse_lines', 'SELECT * FROM loyalty.reverse_lines(%s, %s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('b'), '''eb''', '''[{"line": 2, "qty": 1}]''', '''k_new''', '''2026-03-01 00:00+00'''],
+    ARRAY['member', 'orig_key', 'lines', 'key', 'at']),
+('add_partner', 'SELECT loyalty.add_partner(%s, %s, %s, %s)',
+    ARRAY['''hx''', '''p_new''', '''New partner''', '0.01'], ARRAY['program', 'name', 'name', 'pprice']),
+('partner_redeem', 'SELECT * FROM loyalty.partner_redeem(%s, %s, %s, %s, %s, %s)',
+    ARRAY[pg_temp.fx('a'), '5', '''p1''', '''k_new''', '''2026-03-01 00:00+00''', 'NULL'],
+    ARRAY['member', 'pts_debit', 'partner_ref', 'key', 'at', '-']),
+('partner_settlement', 'SELECT * FROM loyalty.partner_settlement(%s, %s, %s)',
+    ARRAY['''hx''', '''2026-01-01 00:00+00''', '''2026-02-01 00:00+00'''], ARRAY['program', 'ts_req', 'ts_req']),
+('rule_performance', 'SELECT * FROM loyalty.rule_performance(%s, %s, %s)',
+    ARRAY['''hx''', '''2026-01-01 00:00+00''', '''2026-02-01 00:00+00'''], ARRAY['program', 'ts_req', 'ts_req']),
+('anonymise_member', 'SELECT loyalty.anonymise_member(%s, %s)',
+    ARRAY[pg_temp.fx('a'), '''erasure request'''], ARRAY['member', 'reason36']),
+('bind_program', 'SELECT loyalty.bind_program(%s, %s)', ARRAY['''hx''', 'NULL'], ARRAY['program', '-']);
+-- A new public function: one row above (its valid call and the kind of each argument),
+-- new kinds of argument in hv. Functions without arguments to vary, trigger functions and
+-- internal helpers are listed here instead; the coverage test below fails on any other.
+
+CREATE TEMP TABLE fn_exempt (name text PRIMARY KEY, why text NOT NULL);
+INSERT INTO fn_exempt VALUES
+    ('check_voucher', 'reports bad codes as a status: its own table below'),
+    ('check_invariants', 'no arguments'), ('rotate_voucher_key', 'no arguments'),
+    ('voucher_keys', 'no arguments'), ('run_rollups', 'no arguments'), ('reset_rollups', 'no arguments'),
+    ('report_hwm', 'no arguments'), ('forbid_change', 'trigger function'),
+    ('invalidate_program_cache', 'trigger function'),
+    ('is_activity', 'internal: an enum in, a boolean out'),
+    ('report_program', 'internal: the report functions'' program lookup, covered through them'),
+    ('voucher_code', 'internal: the code format, fuzzed in test/fuzz'),
+    ('voucher_codes', 'internal: the code format, fuzzed in test/fuzz'),
+    ('check_engagement', 'no arguments'),
+    ('engagement_reward', 'internal: add_stamp_card and add_challenge check rewards with it'),
+    ('engagement_program', 'internal: the engagement functions'' program lookup'),
+    ('engagement_member', 'internal: the engagement functions'' member lookup'),
+    ('earn_batch', 'a relation in: its hostile tables (missing columns, bad rows, unreadable) are in 60_earn_batch'),
+    ('access_rules', 'no arguments'), ('acting_role', 'no arguments'),
+    ('audit_settings_change', 'trigger function'),
+    ('caller_may_use', 'internal: the tenant check of the SQL functions, covered by 51_tenancy'),
+    ('tenant_visible', 'internal: the row-level security policy, covered by 51_tenancy');
 
 -- Generated: every function x every varied argument x every hostile value of its kind.
 CREATE TEMP TABLE cases (n serial, fn text, descr text, sql text, expect text);
@@ -431,6 +564,21 @@ INSERT INTO cases (fn, descr, sql, expect) VALUES
 ('set_tier', 'set_tier: until the last timestamp', format($q$SELECT loyalty.set_tier(%s, 'gold', '294276-12-31 23:59:59+00', 'm', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY'),
 ('earn', 'earn: 1000 fractional digits (0 points)', format($q$SELECT * FROM loyalty.earn(%s, ('0.' || repeat('9', 999))::numeric, 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY'),
 ('earn', 'earn: smallest positive numeric', format($q$SELECT * FROM loyalty.earn(%s, ('0.' || repeat('0', 16382) || '1')::numeric, 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY'),
+('add_rule', 'add_rule: duplicate code', $q$SELECT loyalty.add_rule('hx', 'hr1', '{"kind": "exclude"}')$q$, 'LY041'),
+('add_rule', 'add_rule: a tier of another program', $q$SELECT loyalty.add_rule('hx', 'hr_new', '{"kind": "exclude", "tiers": ["plat"]}')$q$, 'LY100'),
+('add_rule', 'add_rule: a multiplier of 10^1000', $q$SELECT loyalty.add_rule('hx', 'hr_new', jsonb_build_object('kind', 'multiplier', 'multiplier', repeat('9', 1000)::numeric))$q$, 'LY100'),
+('add_rule', 'add_rule: 100k-character match key', $q$SELECT loyalty.add_rule('hx', 'hr_new', jsonb_build_object('kind', 'exclude', 'match', jsonb_build_object(pg_temp.noise(100000), 1)))$q$, 'LY100'),
+('add_rule', 'add_rule: a match list of 100000 values', $q$SELECT loyalty.add_rule('hx', 'hr_new', jsonb_build_object('kind', 'exclude', 'match', jsonb_build_object('sku', (SELECT jsonb_agg(g) FROM generate_series(1, 100000) g))))$q$, 'LY100'),
+('add_partner', 'add_partner: duplicate code', $q$SELECT loyalty.add_partner('hx', 'p1', 'Again', 1)$q$, 'LY041'),
+('earn', 'earn: lines 10000 deep', format($q$SELECT * FROM loyalty.earn(%s, 5, 'k_new', '2026-03-01', jsonb_build_object('lines', pg_temp.deep_arr(10000)))$q$, pg_temp.fx('a')), 'LY102'),
+('earn', 'earn: 1001 lines', format($q$SELECT * FROM loyalty.earn(%s, 1001, 'k_new', '2026-03-01', jsonb_build_object('lines', (SELECT jsonb_agg(jsonb_build_object('amount', 1)) FROM generate_series(1, 1001))))$q$, pg_temp.fx('a')), 'LY102'),
+('earn', 'earn: a line of 10^1000', format($q$SELECT * FROM loyalty.earn(%s, repeat('9', 1000)::numeric, 'k_new', '2026-03-01', jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('amount', repeat('9', 1000)::numeric))))$q$, pg_temp.fx('a')), 'LY032'),
+('earn', 'earn: an unknown partner', format($q$SELECT * FROM loyalty.earn(%s, 5, 'k_new', '2026-03-01', '{"partner": "nope"}')$q$, pg_temp.fx('a')), 'LY103'),
+('earn', 'earn: a partner of another program', format($q$SELECT * FROM loyalty.earn(%s, 5, 'k_new', '2026-03-01', '{"partner": "p2"}')$q$, pg_temp.fx('a')), 'LY103'),
+('reverse_lines', 'reverse_lines: a purchase without lines', format($q$SELECT * FROM loyalty.reverse_lines(%s, 'e1', '[{"line": 1}]', 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'LY105'),
+('end_rule', 'end_rule: twice', $q$SELECT loyalty.end_rule('hx', 'hr1', '2026-03-01'), loyalty.end_rule('hx', 'hr1', '2026-03-01')$q$, 'LY106'),
+('partner_settlement', 'partner_settlement: from_at = to_at', $q$SELECT * FROM loyalty.partner_settlement('hx', '2026-01-01', '2026-01-01')$q$, 'LY038'),
+('rule_performance', 'rule_performance: from_at after to_at', $q$SELECT * FROM loyalty.rule_performance('hx', '2026-02-01', '2026-01-01')$q$, 'LY038'),
 ('earn', 'earn: 92233720368547758.07 (points just fit)', format($q$SELECT * FROM loyalty.earn(%s, 9223372036854775.807, 'k_new', '2026-03-01')$q$, pg_temp.fx('a')), 'ok|LY');
 
 -- Settings: each must be refused with LY030 (a non-object: LY030, "wrong type", or LY035).
@@ -485,17 +633,29 @@ CREATE TEMP TABLE before AS SELECT pg_temp.counts() AS c;
 
 SELECT is((SELECT count(*)::int FROM cases WHERE expect !~ '^(ok\|LY|LY\d{3}(\|LY\d{3})?)$'), 0,
           'every case has a documented outcome');
-SELECT set_eq('SELECT DISTINCT fn FROM cases',
-              ARRAY['create_program', 'add_tier', 'enroll', 'member_id', 'earn', 'award', 'redeem', 'reverse',
-                    'adjust', 'transfer', 'balance', 'statement', 'run_maintenance', 'maintain', 'set_tier',
-                    'add_plan', 'subscribe', 'renew', 'cancel_subscription', 'tier_history', 'tier_progress',
-                    'add_reward', 'redeem_reward', 'use_voucher', 'cancel_voucher', 'program_kpis',
-                    'cohort_retention', 'member_value', 'expiring_points'],
-              'cases for every public function (check_voucher below)');
+SELECT is((SELECT string_agg(DISTINCT p.proname, ', ') FROM pg_proc p
+             WHERE p.pronamespace = 'loyalty'::regnamespace
+               AND p.proname NOT IN (SELECT fn FROM cases)
+               AND p.proname NOT IN (SELECT name FROM fn_exempt)), NULL,
+          'cases for every function of the extension (or a reason in fn_exempt)');
+
+-- Known bugs, reported to the lead: run as TODO so they show without failing the suite.
+CREATE TEMP TABLE known_bugs (fn text, label text, why text);
+INSERT INTO known_bugs VALUES
+    ('challenge_progress', 'first timestamp 4714-11-24 BC', 'raises 22008 timestamp out of range, not LY033'),
+    ('challenge_progress', 'last timestamp 294276-12-31', 'raises 22008 timestamp out of range, not LY033');
+CREATE TEMP VIEW known AS
+    SELECT c.n FROM cases c JOIN known_bugs k ON c.fn = k.fn AND c.descr LIKE '%= ' || k.label;
 
 -- Valid but extreme (rolled back): works, or an LY code (never 22xxx, 54xxx, XX000).
 SELECT ok(o ~ '^(ok|LY)', format('#%s %s -> works or an LY code (got: %s)', n, descr, o))
-  FROM (SELECT n, descr, pg_temp.outcome(sql) AS o FROM cases WHERE expect = 'ok|LY') x ORDER BY n;
+  FROM (SELECT n, descr, pg_temp.outcome(sql) AS o FROM cases
+         WHERE expect = 'ok|LY' AND n NOT IN (SELECT n FROM known)) x ORDER BY n;
+SELECT todo_start('known bugs: ' || (SELECT string_agg(DISTINCT fn || ' ' || why, '; ') FROM known_bugs));
+-- (no '#' in these descriptions: TAP would read it as the start of the directive)
+SELECT ok(o ~ '^(ok|LY)', format('case %s %s -> works or an LY code (got: %s)', n, descr, o))
+  FROM (SELECT n, descr, pg_temp.outcome(sql) AS o FROM cases WHERE n IN (SELECT n FROM known)) x ORDER BY n;
+SELECT todo_end();
 
 -- Two documented codes fit (an empty code is LY037 "empty name" or an unknown object).
 SELECT ok(o ~ ('^(' || expect || ') '), format('#%s %s -> %s (got: %s)', n, descr, expect, o))

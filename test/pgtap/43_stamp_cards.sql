@@ -6,7 +6,7 @@
 BEGIN;
 SET LOCAL timezone = 'UTC';
 SET LOCAL datestyle = 'ISO';
-SELECT plan(104);
+SELECT plan(108);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT m.id FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id
@@ -56,19 +56,19 @@ SELECT results_eq($$SELECT kind::text, points, reason, ref_entry_id = (SELECT id
                   'the reward is an award entry keyed from the purchase key, pointing at the purchase');
 SELECT is((SELECT count(*) FROM loyalty.entry WHERE member_id = pg_temp.m('ann') AND kind = 'award'), 1::bigint,
           'exactly one award so far');
-SELECT is((SELECT format('%s/%s', r.points, r.replayed) FROM loyalty.earn(pg_temp.m('ann'), 4, 'a3', '2026-03-02 11:00+01', '{"category": "coffee"}') r),
-          '4/t', 'a3 again is a replay');
+SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('ann'), 4, 'a3', '2026-03-02 11:00+01', '{"category": "coffee"}')),
+          '4/62/0/base/t', 'a3 again is a replay with the same receipt, the card''s points included');
 SELECT is((SELECT count(*) FROM loyalty.entry WHERE member_id = pg_temp.m('ann') AND kind = 'award'), 1::bigint,
           'still one award after the replay');
 
 -- ---- per qty, overflow, vouchers, out of stock ----
 SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('ann'), 10, 'a4', '2026-03-03 09:00+01',
-                                  '{"lines": [{"sku": "c1", "category": "coffee", "qty": 3}, {"sku": "t1", "category": "tea", "qty": 5}]}')),
+                                  '{"lines": [{"sku": "c1", "category": "coffee", "qty": 3, "amount": 3}, {"sku": "t1", "category": "tea", "qty": 5, "amount": 7}]}')),
           '10/72/0/base/f', 'a4: three coffees and five teas');
 SELECT is(pg_temp.card(pg_temp.m('ann'), 'cups'), '3/4/0/0/3', 'only the coffee line counts: 3 stamps');
 SELECT is(pg_temp.card(pg_temp.m('ann'), 'coffee'), '0/3/1/0/3', 'attrs without category coffee: no coffee stamp');
 SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('ann'), 10, 'a5', '2026-03-03 10:00+01',
-                                  '{"lines": [{"category": "coffee", "qty": 6}]}')),
+                                  '{"lines": [{"category": "coffee", "qty": 6, "amount": 10}]}')),
           '10/82/0/base/f', 'a5: six more cups');
 SELECT is(pg_temp.card(pg_temp.m('ann'), 'cups'), '1/4/2/0/9', '9 stamps: two cards filled, one stamp carried over');
 SELECT is((SELECT count(*) FROM loyalty.voucher v JOIN loyalty.entry e ON e.member_id = v.member_id AND e.id = v.redeem_entry_id
@@ -80,16 +80,16 @@ SELECT is((SELECT status FROM loyalty.check_voucher((SELECT min(code) FROM loyal
                                                    '2026-03-04')),
           'valid', 'a stamp card voucher is a genuine, valid voucher');
 SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('ann'), 10, 'a6', '2026-03-04 09:00+01',
-                                  '{"lines": [{"category": "coffee", "qty": 3}]}')),
+                                  '{"lines": [{"category": "coffee", "qty": 3, "amount": 10}]}')),
           '10/92/0/base/f', 'a6: the card fills again, but the reward is out of stock');
 SELECT is(pg_temp.card(pg_temp.m('ann'), 'cups'), '0/4/2/1/12', 'a full card waits for its reward: pending 1, nothing lost');
 UPDATE loyalty.reward SET stock = 1 WHERE code = 'free-latte';
-SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('ann'), 10, 'a7', '2026-03-04 10:00+01', '{"lines": [{"category": "coffee"}]}')),
+SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('ann'), 10, 'a7', '2026-03-04 10:00+01', '{"lines": [{"category": "coffee", "amount": 10}]}')),
           '10/102/0/base/f', 'a7: one cup (no qty counts 1); back in stock');
 SELECT is(pg_temp.card(pg_temp.m('ann'), 'cups'), '1/4/3/0/13', 'the waiting card is paid on the next stamp');
 SELECT is((SELECT count(*) FROM loyalty.voucher WHERE member_id = pg_temp.m('ann')), 3::bigint, 'three vouchers in all');
 SELECT is((SELECT format('%s/%s', r.points, r.replayed) FROM loyalty.earn(pg_temp.m('ann'), 10, 'a5', '2026-03-03 10:00+01',
-                                  '{"lines": [{"category": "coffee", "qty": 6}]}') r),
+                                  '{"lines": [{"category": "coffee", "qty": 6, "amount": 10}]}') r),
           '10/t', 'a5 again is a replay');
 SELECT is((SELECT count(*) FROM loyalty.voucher WHERE member_id = pg_temp.m('ann')), 3::bigint,
           'and issues no voucher again');
@@ -117,7 +117,7 @@ SELECT is((SELECT array_agg(idempotency_key ORDER BY id) FROM loyalty.entry WHER
 
 -- ---- per line, min_amount, partial refunds ----
 SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('bob'), 20, 'b1', '2026-03-02 09:00+01',
-          '{"lines": [{"category": "pastry"}, {"category": "pastry"}, {"category": "pastry"}, {"category": "coffee", "qty": 2}]}')),
+          '{"lines": [{"category": "pastry", "amount": 5}, {"category": "pastry", "amount": 5}, {"category": "pastry", "amount": 5}, {"category": "coffee", "qty": 2, "amount": 5}]}')),
           '20/30/0/base/f', 'b1: three pastry lines fill one card (10 points), one stamp over');
 SELECT is(pg_temp.card(pg_temp.m('bob'), 'pastry'), '1/2/1/0/3', 'pastry card after b1');
 SELECT is(pg_temp.card(pg_temp.m('bob'), 'cups'), '2/4/0/0/2', 'cups card after b1');
@@ -133,26 +133,34 @@ SELECT results_eq($$SELECT c.code, sum(s.stamps)::int FROM loyalty.stamp s JOIN 
                      WHERE s.member_id = pg_temp.m('bob') AND s.purchase_entry_id = (SELECT id FROM loyalty.entry WHERE idempotency_key = 'b1')
                      GROUP BY c.code ORDER BY c.code$$,
                   $$VALUES ('cups', 0), ('pastry', 0)$$, 'the stamp log of b1 nets to zero: never more taken than given');
-SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('bob'), 4.99, 'b2', '2026-03-04', '{"lines": [{"category": "pastry"}]}')),
+SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('bob'), 4.99, 'b2', '2026-03-04', '{"lines": [{"category": "pastry", "amount": 4.99}]}')),
           '4/14/0/base/f', 'b2: a pastry under min_amount');
 SELECT is(pg_temp.card(pg_temp.m('bob'), 'pastry'), '-2/2/1/0/0', 'no stamp below min_amount');
 
--- ---- hostile lines: never an error, never more than the cap ----
+-- ---- hostile lines: the basket check (rules.c, LY102) refuses them before any stamp ----
 SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('dan'), 10, 'd1', '2026-03-02',
-          '{"lines": [{"category": "coffee", "qty": -1}, {"category": "coffee", "qty": "3"}, {"category": "coffee", "qty": 2.7}, "coffee", 7]}')),
-          '10/10/0/base/f', 'd1: odd lines do not break the purchase');
-SELECT is(pg_temp.card(pg_temp.m('dan'), 'cups'), '2/4/0/0/2', 'only qty 2.7 counts, as 2 whole cups');
-SELECT is(pg_temp.rc(loyalty.earn(pg_temp.m('dan'), 10, 'd2', '2026-03-02', '{"lines": "junk"}')), '10/20/0/base/f', 'd2: lines not an array');
+          '{"lines": [{"category": "coffee", "qty": 2, "amount": 10}]}')),
+          '10/10/0/base/f', 'd1: two cups');
+SELECT is(pg_temp.card(pg_temp.m('dan'), 'cups'), '2/4/0/0/2', 'two stamps');
+SELECT throws_ok($$SELECT loyalty.earn(pg_temp.m('dan'), 10, 'd2a', '2026-03-02', '{"lines": [{"category": "coffee", "qty": -1, "amount": 10}]}')$$,
+                 'LY102', NULL, 'a negative qty is refused');
+SELECT throws_ok($$SELECT loyalty.earn(pg_temp.m('dan'), 10, 'd2b', '2026-03-02', '{"lines": [{"category": "coffee", "qty": 2.7, "amount": 10}]}')$$,
+                 'LY102', NULL, 'a fractional qty is refused');
+SELECT throws_ok($$SELECT loyalty.earn(pg_temp.m('dan'), 10, 'd2c', '2026-03-02', '{"lines": ["coffee", 7]}')$$,
+                 'LY102', NULL, 'lines that are not objects are refused');
+SELECT throws_ok($$SELECT loyalty.earn(pg_temp.m('dan'), 10, 'd2d', '2026-03-02', '{"lines": "junk"}')$$,
+                 'LY102', NULL, 'lines that are not an array are refused');
+SELECT is(pg_temp.card(pg_temp.m('dan'), 'cups'), '2/4/0/0/2', 'refused purchases stamp nothing');
 UPDATE loyalty.reward SET stock = 0 WHERE code = 'free-latte';
-SELECT lives_ok($$SELECT loyalty.earn(pg_temp.m('dan'), 10, 'd3', '2026-03-02', '{"lines": [{"category": "coffee", "qty": 1e9}]}')$$,
-                'd3: a billion cups');
+SELECT lives_ok($$SELECT loyalty.earn(pg_temp.m('dan'), 10, 'd3', '2026-03-02', '{"lines": [{"category": "coffee", "qty": 1000000, "amount": 10}]}')$$,
+                'd3: a million cups');
 SELECT is(pg_temp.card(pg_temp.m('dan'), 'cups'), '2/4/0/250/1002', 'capped at 1000 stamps per purchase and card');
 
 -- ---- an application role that cannot see keys, vouchers or rewards still fills a voucher card ----
 UPDATE loyalty.reward SET stock = 1 WHERE code = 'free-latte';
 SELECT loyalty.enroll('tap43', 'eve', '2026-03-01');
 SELECT pg_temp.m('eve') AS mid_eve \gset
-CREATE ROLE tap43_app NOLOGIN;
+CREATE ROLE tap43_app NOLOGIN IN ROLE loyalty_app;   -- EXECUTE on the member operations (security issue)
 GRANT USAGE ON SCHEMA loyalty TO tap43_app;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA loyalty TO tap43_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA loyalty TO tap43_app;
@@ -160,7 +168,7 @@ REVOKE ALL ON loyalty.voucher_key, loyalty.voucher, loyalty.reward FROM tap43_ap
 REVOKE ALL ON SEQUENCE loyalty.voucher_id_seq FROM tap43_app;
 SET LOCAL ROLE tap43_app;
 SELECT throws_ok('SELECT * FROM loyalty.voucher', '42501', NULL, 'app role: SELECT on voucher -> 42501');
-SELECT lives_ok(format($$SELECT loyalty.earn(%s, 10, 'e1', '2026-03-02', '{"lines": [{"category": "coffee", "qty": 4}]}')$$, :mid_eve),
+SELECT lives_ok(format($$SELECT loyalty.earn(%s, 10, 'e1', '2026-03-02', '{"lines": [{"category": "coffee", "qty": 4, "amount": 10}]}')$$, :mid_eve),
                 'app role: a purchase that fills a voucher card');
 SELECT is(current_user::text, 'tap43_app', 'the caller is still the app role afterwards');
 RESET ROLE;

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# bench/run.sh: every benchmark case of loyalty against its plain-SQL floor, one command.
+#
+# Installs what it needs (gnuplot-nox for the chart), builds and installs the extension,
+# starts a throwaway cluster (scripts/lib.sh), runs each case and its floor in the same
+# cluster (alternating rounds for the pgbench cases, floor then extension for the bulk
+# ones), and writes bench/out/report.md, bench/out/chart.png (ratio per case against its
+# target) and bench/out/results.tsv. A full run also copies the report and chart to
+# docs/bench/ (what the README links). The ratio is the result; absolute numbers are noise
+# on a busy machine.
+#
+# Usage: bash bench/run.sh [--smoke] [--no-build] [--no-publish]
+#   --smoke       tiny sizes, seconds per case: checks that every case runs and reports
+#                 (CI's "bench" stage); never publishes
+#   --no-build    use the installed extension
+#   --no-publish  leave docs/bench/ alone
+# Sizes (environment): MEMBERS=100000 CLIENTS=4 SECONDS_PER_RUN=20 ROUNDS=3 (pgbench cases),
+#   BULK=1000000 BULK_MEMBERS=100000 TIER_MEMBERS=1000000 MAINT_BATCH=25 (bulk cases);
+#   ONLY_OPS=1 runs the pgbench and storage cases only.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$REPO_ROOT"
+
+smoke=0; build=1; publish=1
+for a in "$@"; do
+    case $a in
+        --smoke) smoke=1; publish=0 ;;
+        --no-build) build=0 ;;
+        --no-publish) publish=0 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "unknown argument: $a" >&2; exit 2 ;;
+    esac
+done
+MEMBERS=${MEMBERS:-100000}; CLIENTS=${CLIENTS:-4}; SECS=${SECONDS_PER_RUN:-20}; ROUNDS=${ROUNDS:-3}
+BULK=${BULK:-1000000}; BULK_MEMBERS=${BULK_MEMBERS:-100000}; TIER_MEMBERS=${TIER_MEMBERS:-1000000}
+MAINT_BATCH=${MAINT_BATCH:-25}
+if [ "$smoke" = 1 ]; then
+    MEMBERS=200; SECS=1; ROUNDS=1; BULK=2000; BULK_MEMBERS=200; TIER_MEMBERS=500
+fi
+PGBENCH="$PG_BIN/pgbench"
+PSQL=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1)
+OUT=bench/out
+mkdir -p "$OUT"
+rm -f "$OUT"/report.md "$OUT"/chart.png "$OUT"/results.tsv
+LOG="$OUT/run.log"; : >"$LOG"
+
+if [ "$build" = 1 ]; then
+    ensure_deps
+    build_install
+fi
+# what the bench itself needs (the test suite does not): bc for ratios, gnuplot for the chart
+LOYALTY_DEPS=(bc gnuplot-nox)
+ensure_deps
+cluster_start
+"$PG_BIN/createdb" bench
+export PGDATABASE=bench
+"${PSQL[@]}" -c 'CREATE EXTENSION loyalty'
+
+# results.tsv: case, target text, direction (hi: ratio >= target, lo: ratio <= target),
+# target number, extension figure, floor figure, unit, ratio, note
+res() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$OUT/results.tsv"; }
+ratio() { echo "scale=4; $1 / $2" | bc -l; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+q() { "${PSQL[@]}" -At -c "$1"; }
+
+# ---------------------------------------------------------------- pgbench cases
+log "loading $MEMBERS members (4 lots each) and the floor tables"
+"${PSQL[@]}" -v members="$MEMBERS" -f bench/ops/setup.sql >/dev/null
+
+failed_tx=0
+tps() {  # tps SCRIPT CLIENTS: prints tps; adds failed transactions to failed_tx
+    local script=$1 c=$2 out f
+    out=$("$PGBENCH" -n -c "$c" -j 2 -T "$SECS" -D members="$MEMBERS" -f "bench/ops/$script" 2>&1) || true
+    echo "$out" >>"$LOG"
+    f=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
+    f=$((${f:-0} + $(grep -c 'ERROR' <<<"$out" || true)))
+    failed_tx=$((failed_tx + f))
+    sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | head -n 1
+}
+
+pgbench_case() {  # pgbench_case NAME SCRIPT CLIENTS TARGET
+    local name=$1 script=$2 c=$3 target=$4 r e f ext=() flo=()
+    failed_tx=0
+    for r in $(seq 1 "$ROUNDS"); do
+        if [ $((r % 2)) -eq 1 ]; then
+            flo+=("$(tps "${script}_floor.sql" "$c")"); ext+=("$(tps "$script.sql" "$c")")
+        else
+            ext+=("$(tps "$script.sql" "$c")"); flo+=("$(tps "${script}_floor.sql" "$c")")
+        fi
+        log "$name round $r: extension ${ext[-1]} tps, floor ${flo[-1]} tps"
+    done
+    e=$(printf '%s\n' "${ext[@]}" | median); f=$(printf '%s\n' "${flo[@]}" | median)
+    res "$name" ">= ${target}x" hi "$target" "$e" "$f" tps "$(ratio "$e" "$f")" \
+        "$c clients; $failed_tx failed transactions"
+}
+
+pgbench_case "earn, random members" earn "$CLIENTS" 0.85
+if [ -n "$(q "SELECT to_regproc('loyalty.add_rule')")" ]; then
+    if "${PSQL[@]}" -f bench/ops/rules_setup.sql >>"$LOG" 2>&1; then
+        pgbench_case "earn, 20 rules, 5-line basket" earn_rules "$CLIENTS" 0.7
+    else
+        res "earn, 20 rules, 5-line basket" ">= 0.7x" hi 0.7 - - tps - \
+            "skipped: add_rule rejected the bench's rule definitions (see bench/out/run.log)"
+    fi
+else
+    res "earn, 20 rules, 5-line basket" ">= 0.7x" hi 0.7 - - tps - "skipped: no rules engine"
+fi
+pgbench_case "redeem from 3 lots" redeem "$CLIENTS" 0.8
+pgbench_case "hot member" hot $((CLIENTS * 2)) 0.8
+
+# storage: bytes added per earn, ledger + lots (with indexes) against the floor's
+size() { q "SELECT sum(pg_total_relation_size(c)) FROM unnest('{$1}'::regclass[]) c"; }
+n=$((MEMBERS < 20000 ? 20000 : MEMBERS)); [ "$smoke" = 1 ] && n=1000
+b0=$(size loyalty.entry,loyalty.lot)
+"$PGBENCH" -n -c 2 -j 2 -t $((n / 2)) -D members="$MEMBERS" -f bench/ops/earn.sql >>"$LOG" 2>&1
+b1=$(size loyalty.entry,loyalty.lot)
+f0=$(size floor_entry,floor_lot)
+"$PGBENCH" -n -c 2 -j 2 -t $((n / 2)) -D members="$MEMBERS" -f bench/ops/earn_floor.sql >>"$LOG" 2>&1
+f1=$(size floor_entry,floor_lot)
+e=$(echo "($b1 - $b0) / $n" | bc); f=$(echo "($f1 - $f0) / $n" | bc)
+res "storage per earn" "<= 1.3x" lo 1.3 "$e" "$f" "bytes" "$(ratio "$e" "$f")" "$n earns, ledger + lots + indexes"
+
+# ---------------------------------------------------------------- bulk cases
+if [ "${ONLY_OPS:-0}" != 1 ]; then
+log "loading bulk data: $BULK purchases over $BULK_MEMBERS members, $TIER_MEMBERS tier members"
+"${PSQL[@]}" -v bulk="$BULK" -v bulk_members="$BULK_MEMBERS" -v tier_members="$TIER_MEMBERS" \
+    -f bench/bulk/setup.sql >/dev/null
+q "CREATE TABLE bench_flag (done boolean NOT NULL); INSERT INTO bench_flag VALUES (false)" >/dev/null
+
+# timed APPNAME SQLFILE|-c SQL...: runs psql, prints "ms rss0_kB rssmax_kB" on stdout; the
+# backend's anonymous RSS (RssAnon: private memory, not shared buffers) is sampled every
+# 0.2 s from /proc while it runs.
+timed() {
+    local app=$1; shift
+    local t0 t1 pid="" bpid rss r0="" rmax=0 tmp
+    tmp=$(mktemp)
+    t0=$(now_ms)
+    PGAPPNAME=$app "${PSQL[@]}" "$@" >"$tmp" 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        bpid=$(q "SELECT pid FROM pg_stat_activity WHERE application_name = '$app' LIMIT 1" 2>/dev/null || true)
+        if [ -n "$bpid" ] && [ -r "/proc/$bpid/status" ]; then
+            rss=$(awk '/^RssAnon:/ {print $2}' "/proc/$bpid/status" 2>/dev/null || true)
+            if [ -n "$rss" ]; then
+                [ -n "$r0" ] || r0=$rss
+                [ "$rss" -le "$rmax" ] || rmax=$rss
+            fi
+        fi
+        sleep 0.2
+    done
+    wait "$pid" || { cat "$tmp" >&2; rm -f "$tmp"; echo "error: $app failed" >&2; return 1; }
+    t1=$(now_ms)
+    cat "$tmp" >>"$LOG"; grep -h 'NOTICE' "$tmp" >"$OUT/$app.notice" || true
+    rm -f "$tmp"
+    echo "$((t1 - t0)) ${r0:-0} $rmax"
+}
+mb() { echo "scale=1; $1 / 1024" | bc; }
+
+# bulk earn: earn_batch over the staging table, against INSERT ... SELECT
+log "bulk earn: floor"
+read -r fms _ _ < <(timed bench_floor_earn -f bench/bulk/earn_floor.sql)
+log "bulk earn: earn_batch"
+read -r ems er0 ermax < <(timed bench_earn_batch -c "SELECT count(*) FROM loyalty.earn_batch('bench_staging')")
+res "bulk earn ($BULK purchases)" "<= 1.5x" lo 1.5 "$ems" "$fms" ms "$(ratio "$ems" "$fms")" \
+    "earn_batch; backend RssAnon $(mb "$er0") -> max $(mb "$ermax") MB"
+mem_earn="$er0 $ermax"
+
+# expiry: every purchase's lot is due; run_maintenance in batches against set-based UPDATEs
+log "expiry: floor"
+read -r fms _ _ < <(timed bench_floor_expiry -f bench/bulk/expiry_floor.sql)
+log "expiry: run_maintenance in batches of $MAINT_BATCH, with a lock probe"
+q "UPDATE bench_flag SET done = false" >/dev/null
+PGAPPNAME=bench_probe "${PSQL[@]}" -v program=bulk -f bench/bulk/probe.sql >"$OUT/probe.notice" 2>&1 &
+probe=$!
+read -r ems xr0 xrmax < <(timed bench_expiry -v now=2026-03-01 -v batch="$MAINT_BATCH" -f bench/bulk/maintain.sql)
+q "UPDATE bench_flag SET done = true" >/dev/null
+wait "$probe" || true
+maxb=$(sed -n 's/.*max_batch_ms=\([0-9.]*\).*/\1/p' "$OUT/bench_expiry.notice")
+slow=$(sed -n 's/.*waited_over_100ms=\([0-9]*\).*/\1/p' "$OUT/probe.notice")
+locks=$(sed -n 's/.*probe locks=\([0-9]*\).*/\1/p' "$OUT/probe.notice")
+expired=$(q "SELECT count(*) FROM loyalty.lot l JOIN loyalty.member m ON m.id = l.member_id JOIN loyalty.program p ON p.id = m.program_id WHERE p.code = 'bulk' AND l.state = 'x'")
+res "expiry ($BULK lots, $BULK_MEMBERS members)" "<= 1.5x" lo 1.5 "$ems" "$fms" ms "$(ratio "$ems" "$fms")" \
+    "$expired lots closed; longest batch (= longest member lock) ${maxb:-?} ms; probe: ${slow:-?} of ${locks:-?} locks waited > 100 ms; RssAnon $(mb "$xr0") -> max $(mb "$xrmax") MB"
+mem_expiry="$xr0 $xrmax"
+
+# tier re-evaluation: promote every tier member in 2025 (earn_batch), review as of 2027
+log "tiers: promoting $TIER_MEMBERS members"
+q "SELECT count(*) FROM loyalty.earn_batch('bench_tier_staging')" >/dev/null
+q "VACUUM ANALYZE loyalty.member" >/dev/null
+log "tiers: floor"
+read -r fms _ _ < <(timed bench_floor_tiers -f bench/bulk/tiers_floor.sql)
+log "tiers: run_maintenance"
+read -r ems _ _ < <(timed bench_tiers -v now=2027-01-02 -v batch="$MAINT_BATCH" -f bench/bulk/maintain.sql)
+based=$(q "SELECT count(*) FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id JOIN loyalty.tier t ON t.id = m.tier_id WHERE p.code = 'tiers' AND t.code = 'base'")
+res "tier re-evaluation ($TIER_MEMBERS members)" "<= 1.5x" lo 1.5 "$ems" "$fms" ms "$(ratio "$ems" "$fms")" \
+    "$based of $TIER_MEMBERS members back to base"
+
+# memory: growth of the backend's private memory over the bulk earn and the expiry
+for m in "bulk earn:$mem_earn" "expiry:$mem_expiry"; do
+    read -r r0 rmax <<<"${m#*:}"
+    res "memory, ${m%%:*}" "flat (< +64 MB)" mem 65536 "$rmax" "$r0" "kB" "$(ratio "$rmax" "$((r0 > 0 ? r0 : 1))")" \
+        "backend RssAnon, max during the run / at its start: grew $(mb $((rmax - r0))) MB"
+done
+fi   # ONLY_OPS
+
+invariants=$(q 'SELECT count(*) FROM loyalty.check_invariants()')
+
+# ---------------------------------------------------------------- report and chart
+verdict() {  # verdict DIR TARGET RATIO NOTE EXT FLOOR
+    case $4 in skipped*) echo "skipped"; return ;; esac
+    if [ "$1" = mem ]; then
+        [ "$(echo "$6 - $5 < $2" | bc -l)" = 1 ] && echo "met" || echo "**not met**"
+    elif [ "$1" = hi ]; then
+        [ "$(echo "$3 >= $2" | bc -l)" = 1 ] && echo "met" || echo "**not met**"
+    else
+        [ "$(echo "$3 <= $2" | bc -l)" = 1 ] && echo "met" || echo "**not met**"
+    fi
+}
+{
+    echo "# loyalty benchmark: each case against its plain-SQL floor"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(free -g | awk '/Mem:/ {print $2}') GiB;"
+    echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'), fsync off, shared_buffers 128MB (scripts/lib.sh)."
+    echo "Sizes: $MEMBERS members, $CLIENTS clients, ${SECS}s x $ROUNDS alternating rounds per side (pgbench cases);"
+    echo "$BULK purchases over $BULK_MEMBERS members, $TIER_MEMBERS tier members, maintenance batches of $MAINT_BATCH members (bulk cases)."
+    [ "$smoke" = 1 ] && echo && echo "**Smoke run (tiny sizes): checks that the cases run; the numbers mean nothing.**"
+    echo
+    echo "| case | target | extension | floor | ratio | verdict | notes |"
+    echo "|---|---|---:|---:|---:|---|---|"
+    while IFS=$'\t' read -r name ttext dir tnum e f unit r note; do
+        if [ "$r" = - ]; then
+            echo "| $name | $ttext | - | - | - | skipped | $note |"
+        else
+            printf '| %s | %s | %s %s | %s %s | %.3fx | %s | %s |\n' "$name" "$ttext" "$e" "$unit" "$f" "$unit" \
+                "$r" "$(verdict "$dir" "$tnum" "$r" "$note" "$f" "$e")" "$note"
+        fi
+    done <"$OUT/results.tsv"
+    echo
+    echo "Ratios: tps cases are extension / floor (higher is better); time, bytes and memory cases are"
+    echo "extension / floor (lower is better). check_invariants() after the run: $invariants violations."
+    echo
+    echo "![ratio per case against its target](chart.png)"
+} >"$OUT/report.md"
+
+# chart: one bar per case (its ratio), its target as a mark; hatched bars are "lower is better"
+awk -F'\t' '$8 != "-" && $3 != "mem" {i++; printf "%d\t\"%s\"\t%s\t%s\t%s\n", i, $1, $8, $4, ($3 == "hi" ? 1 : 2)}' \
+    "$OUT/results.tsv" >"$OUT/chart.dat"
+if command -v gnuplot >/dev/null 2>&1; then
+    gnuplot <<GP 2>>"$LOG" || log "gnuplot failed (see $LOG)"
+set terminal pngcairo size 1100,560 noenhanced font 'sans,9'
+set output '$OUT/chart.png'
+set title 'loyalty vs plain-SQL floor: ratio per case (bars) and target (red marks)'
+set style fill solid 0.6 border -1
+set boxwidth 0.6
+set yrange [0:*]
+set ylabel 'extension / floor'
+set xtics rotate by -25 left
+set grid ytics
+set key top left
+plot '$OUT/chart.dat' using 1:(\$5 == 1 ? \$3 : 1/0):xtic(2) with boxes lc rgb '#4a7ebb' title 'throughput ratio (higher is better)', \
+     '' using 1:(\$5 == 2 ? \$3 : 1/0) with boxes lc rgb '#e0a030' title 'time / bytes / memory ratio (lower is better)', \
+     '' using 1:4 with points pt 7 ps 1.5 lc rgb 'red' title 'target', \
+     '' using 1:3:(sprintf('%.2f', \$3)) with labels offset 0,0.8 notitle
+GP
+else
+    log "gnuplot not installed: no chart"
+fi
+
+cat "$OUT/report.md"
+if [ "$publish" = 1 ]; then
+    mkdir -p docs/bench
+    cp "$OUT/report.md" docs/bench/report.md
+    [ -f "$OUT/chart.png" ] && cp "$OUT/chart.png" docs/bench/chart.png
+    log "published to docs/bench/report.md and docs/bench/chart.png"
+fi
+[ "$invariants" = 0 ]

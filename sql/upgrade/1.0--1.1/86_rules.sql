@@ -1,0 +1,1 @@
+../../loyalty/86_rules.sql

@@ -1,0 +1,1 @@
+../../loyalty/87_partners.sql

@@ -1,0 +1,1 @@
+../../loyalty/91_batch.sql

@@ -1,0 +1,1 @@
+../../loyalty/92_rollups.sql

@@ -1,0 +1,1 @@
+../../loyalty/98_security.sql
