@@ -109,6 +109,9 @@ BEGIN
         SELECT o.id, o.program_id, o.member_id, o.kind, o.at, o.payload, o.created_at
           FROM loyalty.outbox o
          WHERE o.pos > cursor_pos
+           -- a tenant's consumer sees its programs' events only (98_security.sql)
+           AND EXISTS (SELECT FROM loyalty.program p
+                        WHERE p.id = o.program_id AND loyalty.caller_may_use(p.tenant))
          ORDER BY o.pos
          LIMIT max_events;
 END
@@ -129,7 +132,9 @@ BEGIN
     IF consumer IS NULL OR up_to IS NULL THEN
         RAISE EXCEPTION 'consumer and up_to must not be null' USING ERRCODE = 'LY034';
     END IF;
-    SELECT o.pos INTO new_pos FROM loyalty.outbox o WHERE o.id = up_to;
+    SELECT o.pos INTO new_pos FROM loyalty.outbox o
+     WHERE o.id = up_to
+       AND EXISTS (SELECT FROM loyalty.program p WHERE p.id = o.program_id AND loyalty.caller_may_use(p.tenant));
     IF new_pos IS NULL THEN
         RAISE EXCEPTION 'event % has not been delivered (or was purged)', up_to USING ERRCODE = 'LY160',
             HINT = 'Acknowledge the id of an event next_events returned.';
@@ -166,9 +171,11 @@ BEGIN
     IF EXISTS (SELECT FROM loyalty.outbox_consumer) THEN
         -- acknowledged by every consumer (acks only move cursors forward: an older min is safe)
         SELECT min(c.acked_pos) INTO safe FROM loyalty.outbox_consumer c;
-        DELETE FROM loyalty.outbox o WHERE o.pos <= safe AND o.created_at < before;
+        DELETE FROM loyalty.outbox o WHERE o.pos <= safe AND o.created_at < before
+           AND EXISTS (SELECT FROM loyalty.program p WHERE p.id = o.program_id AND loyalty.caller_may_use(p.tenant));
     ELSE
-        DELETE FROM loyalty.outbox o WHERE o.created_at < before;
+        DELETE FROM loyalty.outbox o WHERE o.created_at < before
+           AND EXISTS (SELECT FROM loyalty.program p WHERE p.id = o.program_id AND loyalty.caller_may_use(p.tenant));
     END IF;
     GET DIAGNOSTICS n = ROW_COUNT;
     -- reminders of lots that are closed can never be sent again
@@ -198,7 +205,8 @@ BEGIN
             USING ERRCODE = 'LY162', DETAIL = format('The value given was %s.', days);
     END IF;
     SELECT coalesce(array_agg(DISTINCT d ORDER BY d DESC), '{}') INTO normal FROM unnest(days) AS d;
-    UPDATE loyalty.program p SET expiry_reminder_days = normal WHERE p.code = set_expiry_reminders.program;
+    UPDATE loyalty.program p SET expiry_reminder_days = normal
+     WHERE p.code = set_expiry_reminders.program AND loyalty.caller_may_use(p.tenant);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'program "%" does not exist', program USING ERRCODE = 'LY001';
     END IF;

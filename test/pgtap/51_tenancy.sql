@@ -104,7 +104,8 @@ VALUES ('enroll', 'SELECT loyalty.enroll(%L, ''new'')'),
        ('add_stamp_card', 'SELECT loyalty.add_stamp_card(%L, ''x'', 3, ''{}'', ''{"points": 50}'')'),
        ('add_challenge', 'SELECT loyalty.add_challenge(%L, ''x'', ''{"goal": "purchases", "target": 3, "period": "month", "reward": {"points": 100}}'')'),
        ('rule_performance', 'SELECT loyalty.rule_performance(%L, ''2020-01-01'', ''2030-01-01'')'),
-       ('partner_settlement', 'SELECT loyalty.partner_settlement(%L, ''2020-01-01'', ''2030-01-01'')');
+       ('partner_settlement', 'SELECT loyalty.partner_settlement(%L, ''2020-01-01'', ''2030-01-01'')'),
+       ('set_expiry_reminders', 'SELECT loyalty.set_expiry_reminders(%L, ''{7}'')');
 UPDATE probe SET unknown_sql = format(foreign_sql, 't51zz'), foreign_sql = format(foreign_sql, 't51b')
  WHERE unknown_sql IS NULL;
 INSERT INTO probe (fn, foreign_sql, unknown_sql)
