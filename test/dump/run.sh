@@ -38,7 +38,9 @@ step() {  # step DESCRIPTION COMMAND...: run quietly, show the output only on fa
 }
 
 contents() {  # contents DB: every extension table's rows and every sequence's state
-    "${psql[@]}" -At -d "$1" -f "$here/tables.sql" | "${psql[@]}" -At -d "$1"
+    # each row prefixed by its table, so that a diff line says where it belongs
+    "${psql[@]}" -At -d "$1" -f "$here/tables.sql" | "${psql[@]}" -At -d "$1" |
+        awk '/^== /{t = $2; print; next} {print t ": " $0}'
 }
 
 for db in $src $dst; do
