@@ -42,7 +42,9 @@ CREATE TABLE loyalty.member (
     granted_tier_id    bigint REFERENCES loyalty.tier,
     granted_until      timestamptz,
     UNIQUE (program_id, external_ref),
-    UNIQUE (program_id, referral_code)
+    -- referral_code first: an index that shared program_id as its prefix could serve, with a
+    -- filter, the lookup by external_ref, and a generic plan made on a young table did just that
+    UNIQUE (referral_code, program_id)
 ) WITH (fillfactor = 80);   -- room for HOT updates: every operation updates its member row
 ALTER SEQUENCE loyalty.program_id_seq OWNED BY loyalty.program.id;
 ALTER SEQUENCE loyalty.tier_id_seq OWNED BY loyalty.tier.id;
