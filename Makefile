@@ -5,7 +5,7 @@ EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION
 MODULE_big   = loyalty
 OBJS         = src/loyalty.o src/calendar.o src/settings.o src/crypto.o src/spi_util.o \
                src/programs.o src/cache.o src/lots.o src/tiers.o src/memberships.o src/vouchers.o src/codes.o src/operations.o src/maintenance.o \
-               src/triggers.o src/outbox.o \
+               src/triggers.o src/outbox.o src/bgworker.o \
                src/hooks.o src/engagement.o src/referrals.o src/segments.o \
                src/rules.o src/partners.o \
                src/tenancy.o src/batch.o src/events.o
@@ -27,7 +27,7 @@ override PG_CFLAGS += -Wall -Wextra
 # pg_regress inputs live in sql/, outputs in expected/; isolation specs in test/specs.
 REGRESS      = setup programs members operations reverse expiry maintenance invariants tiers rewards
 REGRESS_OPTS = --load-extension=$(EXTENSION)
-ISOLATION    = redeem_race idempotency_race redeem_vs_expiry transfer_deadlock earn_vs_maintenance tier_race last_in_stock two_tills cache_invalidation challenge_once stamp_last_voucher rule_cap_race batch_vs_earn referral_race birthday_race segment_backfill
+ISOLATION    = redeem_race idempotency_race redeem_vs_expiry transfer_deadlock earn_vs_maintenance tier_race last_in_stock two_tills cache_invalidation challenge_once stamp_last_voucher rule_cap_race batch_vs_earn referral_race birthday_race segment_backfill outbox_order
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 EXTRA_CLEAN  = META.json results output_iso regression.diffs regression.out
 

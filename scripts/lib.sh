@@ -8,14 +8,16 @@
 #   cluster_stop    stop and remove it now (also what the EXIT trap runs)
 #
 # Environment knobs: LOYALTY_PGPORT (default 54329), LOYALTY_KEEP_CLUSTER=1 (leave the
-# data directory behind for inspection), CI=true (warnings are errors).
+# data directory behind for inspection), CI=true (warnings are errors),
+# LOYALTY_EXTRA_CONF (lines appended to postgresql.conf, @SOCK@ replaced by the socket
+# directory: e.g. shared_preload_libraries for test/scheduling/run.sh).
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=${PG_CONFIG:-$PG_BIN/pg_config}
 export PG_CONFIG
 
 LOYALTY_DEPS=(python3-psycopg2 postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
-              libtap-parser-sourcehandler-pgtap-perl libssl-dev make gcc)
+              libtap-parser-sourcehandler-pgtap-perl libssl-dev make gcc postgresql-15-cron)
 
 # Repository root: the directory above this file.
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -141,6 +143,9 @@ timezone = 'UTC'
 log_min_messages = warning
 log_line_prefix = '%m [%p] %d '
 CONF
+    if [ -n "${LOYALTY_EXTRA_CONF:-}" ]; then
+        printf '%s\n' "${LOYALTY_EXTRA_CONF//@SOCK@/$dir/sock}" | as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
+    fi
 
     log "starting PostgreSQL 15 on $dir/sock, port $port"
     if ! as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null; then

@@ -15,9 +15,13 @@
 #              privileges
 #   bench      bench/run.sh --smoke: every benchmark case at tiny size, in its own cluster;
 #              checks that each runs and the report is written, asserts no timing
+#   upgrade    1.0 + ALTER EXTENSION UPDATE == fresh install: catalog and data (test/upgrade/run.sh)
+#   dump       pg_dump -Fc / pg_restore round trip of every extension table (test/dump/run.sh)
+#   scheduling run_maintenance from pg_cron and the background worker (test/scheduling/run.sh,
+#              its own clusters with shared_preload_libraries)
 #
 # Usage: scripts/test.sh [--no-build] [regress|isolation|pgtap|all ...] [test/pgtap/FILE.sql ...]
-#   With no stage, all three run. Naming pgTAP files runs only those (and implies pgtap).
+#   With no stage, all of them run. Naming pgTAP files runs only those (and implies pgtap).
 #   --no-build skips ensure_deps and make/make install (use the installed extension).
 # The last line printed is always "N passed, M failed", N and M counting pg_regress tests,
 # isolation tests and pgTAP files (a failed build counts as one failure). Exit status is 0
@@ -37,10 +41,10 @@ tap_only=()
 for arg in "$@"; do
     case $arg in
         --no-build) do_build=0 ;;
-        regress|isolation|pgtap|model|load|fuzz|security|bench) stages+=("$arg") ;;
-        all) stages+=(regress isolation pgtap model load fuzz security bench) ;;
+        regress|isolation|pgtap|model|load|fuzz|security|bench|upgrade|dump|scheduling) stages+=("$arg") ;;
+        all) stages+=(regress isolation pgtap model load fuzz security bench upgrade dump scheduling) ;;
         *.sql) tap_only+=("$arg") ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -48,7 +52,7 @@ if [ ${#tap_only[@]} -gt 0 ]; then
     stages+=(pgtap)
 fi
 if [ ${#stages[@]} -eq 0 ]; then
-    stages=(regress isolation pgtap model load fuzz security bench)
+    stages=(regress isolation pgtap model load fuzz security bench upgrade dump scheduling)
 fi
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
@@ -275,6 +279,19 @@ run_bench_stage() {
     fi
 }
 
+# A stage that is one script: passes when it exits 0 (upgrade, dump, scheduling).
+run_script_stage() {  # run_script_stage STAGE SCRIPT
+    local t0
+    t0=$(now_ms)
+    echo
+    echo "======================== $1: $2 ========================"
+    if PG_BIN="$PG_BIN" bash "$2"; then
+        record "$1" 1 0 "$(elapsed "$t0")"
+    else
+        record "$1" 0 1 "$(elapsed "$t0")" "$2"
+    fi
+}
+
 t_start=$(now_ms)
 if [ "$do_build" = 1 ]; then
     t0=$(now_ms)
@@ -304,6 +321,9 @@ want load && run_load_stage
 want fuzz && run_fuzz_stage
 want security && run_security_stage
 want bench && run_bench_stage
+want upgrade && run_script_stage upgrade test/upgrade/run.sh
+want dump && run_script_stage dump test/dump/run.sh
+want scheduling && run_script_stage scheduling test/scheduling/run.sh
 
 if grep -qE 'terminated by signal|PANIC|TRAP:' "$LOYALTY_SERVER_LOG" 2>/dev/null; then
     echo

@@ -108,6 +108,9 @@ program_flags(int64 program_id)
 	cacheable = !IsolationUsesXactSnapshot() && flags_open();
 	if (cacheable && (e = hash_search(flags_cache, &program_id, HASH_FIND, NULL)) != NULL)
 		return *e;
+	/* a database still on the 1.0 objects (new library, no ALTER EXTENSION UPDATE yet) has none */
+	if (!OidIsValid(get_relname_relid("stamp_card", get_namespace_oid("loyalty", true))))
+		return f;
 	ly_run(&q_flags, &v, NULL, 1);
 	f.cards = DatumGetBool(ly_get(0, 1, &isnull));
 	f.challenges = DatumGetBool(ly_get(0, 2, &isnull));

@@ -19,6 +19,8 @@ _PG_init(void)
 {
 	/* Everything a program needs lives in its row; the one setting is the audit reason. */
 	ly_tenancy_init();
+	/* the maintenance worker's settings (and the worker, when preloaded) */
+	ly_bgworker_init();
 }
 
 static void

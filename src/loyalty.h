@@ -90,6 +90,10 @@
 #define LY_INVALID_OFFER          MAKE_SQLSTATE('L','Y','1','3','8')
 #define LY_INVALID_BIRTH_DATE     MAKE_SQLSTATE('L','Y','1','3','9')
 #define LY_REWARD_SEGMENT         MAKE_SQLSTATE('L','Y','1','4','0')
+/* outbox and scheduling (LY160-LY169) */
+#define LY_EVENT_NOT_DELIVERED    MAKE_SQLSTATE('L','Y','1','6','0')
+#define LY_UNKNOWN_CONSUMER       MAKE_SQLSTATE('L','Y','1','6','1')
+#define LY_INVALID_REMINDER       MAKE_SQLSTATE('L','Y','1','6','2')
 
 /* Keys, codes and external references are indexed: bound them well below a btree row. */
 #define LY_MAX_KEY	512
@@ -476,8 +480,14 @@ extern void ly_tenancy_init(void);	/* _PG_init: the loyalty.audit_reason setting
 /* ---- outbox (outbox.c): events written in the caller's transaction ---- */
 /* kind: 'member_enrolled', 'tier_changed', 'voucher_issued', 'voucher_used',
  * 'challenge_completed', 'points_expiring', ...; payload may be NULL. */
+/* program_id 0: the member's. Also queues NOTIFY loyalty_events '<program_id>'. */
 extern void ly_outbox_emit(int64 program_id, int64 member_id, const char *kind,
 						   TimestampTz at, Jsonb *payload);
+/* maintenance: points_expiring reminders due at now; -1 if no program sets any */
+extern int64 ly_outbox_reminders(TimestampTz now, int64 limit);
+
+/* ---- the maintenance background worker and its settings (bgworker.c) ---- */
+extern void ly_bgworker_init(void);
 
 /*
  * ---- bulk ingestion (batch.c) ----

@@ -39,6 +39,7 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	char	   *result;
 	int64		birthdays;
 	int64		referrals;
+	int64		reminders;
 
 	if (limit < 1)
 		ereport(ERROR,
@@ -83,6 +84,7 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 		MemoryContextReset(loopcxt);
 	}
 	MemoryContextDelete(loopcxt);
+	reminders = ly_outbox_reminders(now, limit);	/* outbox.c: points_expiring */
 
 	/* birthdays and referral bonuses due (events.c, referrals.c); counted in members */
 	birthdays = ly_birthday_pass(now, limit);
@@ -95,11 +97,12 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	result = MemoryContextStrdup(callcxt, psprintf(
 		"{\"members\": " UINT64_FORMAT ", \"released_lots\": " INT64_FORMAT
 		", \"released_points\": " INT64_FORMAT ", \"expired_lots\": " INT64_FORMAT
-		", \"expired_points\": " INT64_FORMAT ", \"expire_entries\": " INT64_FORMAT "%s}",
+		", \"expired_points\": " INT64_FORMAT ", \"expire_entries\": " INT64_FORMAT "%s%s}",
 		done, st.released_lots, st.released_points, st.expired_lots, st.expired_points,
 		st.expire_entries,
 		birthdays + referrals == 0 ? "" : psprintf(", \"birthdays\": " INT64_FORMAT ", \"referrals\": " INT64_FORMAT,
-												   birthdays, referrals)));
+												   birthdays, referrals),
+		reminders < 0 ? "" : psprintf(", \"reminders\": " INT64_FORMAT, reminders)));
 	SPI_finish();
 	PG_RETURN_JSONB_P(ly_jsonb(result));
 }

@@ -687,6 +687,7 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 	if (referrer)
 		ly_referral_enrolled(id, referrer, program_id, at);
 	ly_event_signup(id, program_id, at);
+	ly_outbox_emit(program_id, id, "member_enrolled", at, ly_jsonb(psprintf("{\"external_ref\": %s, \"tier\": %s}", ly_json_str(ref), ly_json_str(base_code))));
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }

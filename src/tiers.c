@@ -202,6 +202,8 @@ ly_record_tier_change(int64 member_id, TimestampTz at, const char *from, const c
 	v[6] = detail ? JsonbPGetDatum(detail) : (Datum) 0;
 	n[6] = detail ? ' ' : 'n';
 	ly_run(&q_tier_change, v, n, 0);
+	if (from != NULL && strcmp(from, to) != 0)
+		ly_outbox_emit(0, member_id, "tier_changed", at, ly_jsonb(psprintf("{\"from\": %s, \"to\": %s, \"reason\": %s}", ly_json_str(from), ly_json_str(to), ly_json_str(reason))));
 }
 
 int

@@ -163,6 +163,29 @@ static LyQuery q_new_key = {
 	"SELECT coalesce(max(id), 0) + 1, $1 FROM loyalty.voucher_key "
 	"HAVING coalesce(max(id), 0) < $2 RETURNING id", 2, {BYTEAOID, INT4OID}, NULL};
 
+/*
+ * The first key is made by the first redeem, not by the install script: a key row
+ * written by CREATE EXTENSION would clash with the dumped keys when pg_restore
+ * reloads voucher_key (and a fresh secret there would turn every code forged).
+ * Only when there has never been a key: revoking them all still stops issuing.
+ */
+static LyQuery q_first_key = {
+	"INSERT INTO loyalty.voucher_key (id, secret) SELECT 1, $1 "
+	" WHERE NOT EXISTS (SELECT FROM loyalty.voucher_key) ON CONFLICT (id) DO NOTHING",
+	1, {BYTEAOID}, NULL};
+
+static void
+first_key(void)
+{
+	bytea	   *secret = palloc(VARHDRSZ + 32);
+	Datum		v[1];
+
+	SET_VARSIZE(secret, VARHDRSZ + 32);
+	ly_random_bytes((unsigned char *) VARDATA(secret), 32);
+	v[0] = PointerGetDatum(secret);
+	ly_run(&q_first_key, v, NULL, 0);
+}
+
 /* rotate_voucher_key(): a new signing key from OpenSSL's CSPRNG; old ones stay valid */
 PG_FUNCTION_INFO_V1(loyalty_rotate_voucher_key);
 Datum
@@ -326,7 +349,8 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 						(errcode(LY_OUT_OF_STOCK),
 						 errmsg("reward \"%s\" is out of stock", reward)));
 		}
-		if (ly_run(&q_current_key, NULL, NULL, 1) != 1)
+		if (ly_run(&q_current_key, NULL, NULL, 1) != 1 &&
+			(first_key(), ly_run(&q_current_key, NULL, NULL, 1) != 1))
 			ereport(ERROR,
 					(errcode(LY_NO_VOUCHER_KEY),
 					 errmsg("there is no active voucher key"),
@@ -361,6 +385,7 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 		v[6] = TimestampTzGetDatum(expires_at);
 		v[7] = Int64GetDatum(e.id);
 		ly_run(&q_insert_voucher, v, NULL, 0);
+		ly_outbox_emit(p->id, m->id, "voucher_issued", op.at, ly_jsonb(psprintf("{\"voucher_id\": " INT64_FORMAT ", \"reward\": %s, \"points\": " INT64_FORMAT "}", voucher_id, ly_json_str(reward), cost)));
 		ly_save_member(m);
 		ly_op_receipt(&op, e.id, -cost);
 	}
@@ -533,6 +558,7 @@ loyalty_use_voucher(PG_FUNCTION_ARGS)
 			" WHERE id = $1", 3, {INT8OID, TIMESTAMPTZOID, TEXTOID}, NULL};
 		Datum		u[3] = {Int64GetDatum(d.voucher_id), TimestampTzGetDatum(at), CStringGetTextDatum(key)};
 
+		ly_outbox_emit(0, DatumGetInt64(v[1]), "voucher_used", at, ly_jsonb(psprintf("{\"voucher_id\": " INT64_FORMAT ", \"reward\": %s}", d.voucher_id, ly_json_str(TextDatumGetCString(v[2])))));
 		ly_run(&q_use, u, NULL, 0);
 	}
 	SPI_finish();
@@ -911,7 +937,8 @@ ly_issue_free_voucher(Member *m, int64 reward_id, int64 entry_id, TimestampTz at
 		goto done;
 	unlimited = DatumGetBool(ly_get(0, 2, &isnull));
 	days = (int) ly_get_int64(0, 3);
-	if (ly_run(&q_current_key, NULL, NULL, 1) != 1)
+	if (ly_run(&q_current_key, NULL, NULL, 1) != 1 &&
+		(first_key(), ly_run(&q_current_key, NULL, NULL, 1) != 1))
 		goto done;
 	key_id = (int) ly_get_int64(0, 1);
 	secret = DatumGetByteaPCopy(ly_get(0, 2, &isnull));

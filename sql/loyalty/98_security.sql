@@ -276,6 +276,12 @@ SELECT r.kind, r.object, r.roles::text[], r.definer, r.tenant_key, r.audit::text
     ('function', 'loyalty.add_months_local(timestamptz, integer, text)', '{admin,app,report}', false, NULL, NULL),
     ('function', 'loyalty.is_activity(loyalty.entry_kind)', '{admin,app,report}', false, NULL, NULL),
     ('function', 'loyalty.tenant_visible(regrole)', '{admin,app,report}', false, NULL, NULL),
+    -- outbox (93_outbox.sql): consumers read and acknowledge through functions; admin configures and purges
+    ('function', 'loyalty.next_events(text, integer)', '{app}', true, NULL, NULL),
+    ('function', 'loyalty.ack_events(text, bigint)', '{app}', true, NULL, NULL),
+    ('function', 'loyalty.purge_events(timestamptz)', '{admin}', true, NULL, NULL),
+    ('function', 'loyalty.set_expiry_reminders(text, integer[])', '{admin}', true, NULL, NULL),
+    ('function', 'loyalty.position_events()', '{}', true, NULL, NULL),
     -- owner only: signing keys, code generation, triggers, internals
     ('function', 'loyalty.rotate_voucher_key()', '{}', true, NULL, NULL),
     ('function', 'loyalty.revoke_voucher_key(integer)', '{}', true, NULL, NULL),
@@ -350,6 +356,9 @@ SELECT r.kind, r.object, r.roles::text[], r.definer, r.tenant_key, r.audit::text
     ('table', 'loyalty.purchase_day', '{admin,app,report}', NULL, 'member_id', NULL),
     ('table', 'loyalty.offer', '{admin,app,report}', NULL, 'program_id', '{}'),
     ('table', 'loyalty.reward_segment', '{}', NULL, NULL, NULL),     -- read by redeem_reward (owner)
+    ('table', 'loyalty.outbox', '{admin,report}', NULL, 'program_id', NULL),
+    ('table', 'loyalty.outbox_consumer', '{}', NULL, NULL, NULL),    -- cursors: through next_events, ack_events
+    ('table', 'loyalty.expiry_reminder', '{admin,report}', NULL, 'member_id', NULL),
     ('table', 'loyalty.voucher', '{}', NULL, 'member_id', NULL),     -- codes are bearer tokens
     ('table', 'loyalty.voucher_key', '{}', NULL, NULL, NULL)         -- signing secrets
 ) AS r(kind, object, roles, definer, tenant_key, audit);

@@ -249,6 +249,22 @@ UNION ALL SELECT 'max_members', l, v, e FROM (VALUES
     ('0', '0', 'LY038'), ('-1', '-1', 'LY038'), ('int min', '(-2147483647 - 1)', 'LY038')) x(l, v, e)
 UNION ALL SELECT 'batch', l, v, e FROM (VALUES
     ('NULL', 'NULL', 'LY038'), ('0', '0', 'LY038'), ('-1', '-1', 'LY038')) x(l, v, e)
+-- outbox
+UNION ALL SELECT 'consumer', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY037'), ('100k chars', 'pg_temp.noise(100000)', 'LY037')) x(l, v, e)
+UNION ALL SELECT 'consumer_ack', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('empty', '''''', 'LY161'), ('unknown', '''nobody''', 'LY161'),
+    ('100k chars', 'pg_temp.noise(100000)', 'LY161')) x(l, v, e)
+UNION ALL SELECT 'max_events', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY038'), ('-1', '-1', 'LY038'), ('10001', '10001', 'LY038'),
+    ('int min', '(-2147483647 - 1)', 'LY038')) x(l, v, e)
+UNION ALL SELECT 'event_id', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '0', 'LY160'), ('-1', '-1', 'LY160'),
+    ('bigint max', '9223372036854775807', 'LY160')) x(l, v, e)
+UNION ALL SELECT 'reminder_days', l, v, e FROM (VALUES
+    ('NULL', 'NULL', 'LY034'), ('0', '''{0}''', 'LY162'), ('-1', '''{-1}''', 'LY162'),
+    ('3651', '''{3651}''', 'LY162'), ('a NULL element', '''{7,NULL}''', 'LY162'),
+    ('11 horizons', '''{1,2,3,4,5,6,7,8,9,10,11}''', 'LY162'), ('int max', '''{2147483647}''', 'LY162')) x(l, v, e)
 UNION ALL SELECT 'now', l, v, e FROM (VALUES
     ('NULL', 'NULL', 'LY034'), ('infinity', '''infinity''::timestamptz', 'LY033'),
     ('-infinity', '''-infinity''::timestamptz', 'LY033')) x(l, v, e)
@@ -483,7 +499,13 @@ INSERT INTO fn VALUES
     ARRAY['''hx''', '''2026-01-01 00:00+00''', '''2026-02-01 00:00+00'''], ARRAY['program', 'ts_req', 'ts_req']),
 ('anonymise_member', 'SELECT loyalty.anonymise_member(%s, %s)',
     ARRAY[pg_temp.fx('a'), '''erasure request'''], ARRAY['member', 'reason36']),
-('bind_program', 'SELECT loyalty.bind_program(%s, %s)', ARRAY['''hx''', 'NULL'], ARRAY['program', '-']);
+('bind_program', 'SELECT loyalty.bind_program(%s, %s)', ARRAY['''hx''', 'NULL'], ARRAY['program', '-']),
+('next_events', 'SELECT * FROM loyalty.next_events(%s, %s)', ARRAY['''hc''', '10'], ARRAY['consumer', 'max_events']),
+('ack_events', 'SELECT loyalty.ack_events(%s, %s)',
+    ARRAY['''hc''', '(SELECT max(e.id) FROM loyalty.next_events(''hc'', 10) e)'], ARRAY['consumer_ack', 'event_id']),
+('purge_events', 'SELECT loyalty.purge_events(%s)', ARRAY['''2026-01-01 00:00+00'''], ARRAY['ts_req']),
+('set_expiry_reminders', 'SELECT loyalty.set_expiry_reminders(%s, %s)',
+    ARRAY['''hx''', '''{30,7}'''], ARRAY['program', 'reminder_days']);
 -- A new public function: one row above (its valid call and the kind of each argument),
 -- new kinds of argument in hv. Functions without arguments to vary, trigger functions and
 -- internal helpers are listed here instead; the coverage test below fails on any other.
@@ -499,7 +521,7 @@ INSERT INTO fn_exempt VALUES
     ('report_program', 'internal: the report functions'' program lookup, covered through them'),
     ('voucher_code', 'internal: the code format, fuzzed in test/fuzz'),
     ('voucher_codes', 'internal: the code format, fuzzed in test/fuzz'),
-    ('check_engagement', 'no arguments'),
+    ('check_engagement', 'no arguments'), ('position_events', 'no arguments'),
     ('engagement_reward', 'internal: add_stamp_card and add_challenge check rewards with it'),
     ('engagement_program', 'internal: the engagement functions'' program lookup'),
     ('engagement_member', 'internal: the engagement functions'' member lookup'),

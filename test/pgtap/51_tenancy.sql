@@ -115,7 +115,8 @@ VALUES ('enroll', 'SELECT loyalty.enroll(%L, ''new'')'),
        ('set_referral_terms', 'SELECT loyalty.set_referral_terms(%L, 1, 1)'),
        ('add_segment', 'SELECT loyalty.add_segment(%L, ''x'', ''{}'')'),
        ('add_offer', 'SELECT loyalty.add_offer(%L, ''x'', ''{"bonus": {}}'')'),
-       ('set_reward_segment', 'SELECT loyalty.set_reward_segment(%L, ''mug'', NULL)');
+       ('set_reward_segment', 'SELECT loyalty.set_reward_segment(%L, ''mug'', NULL)'),
+       ('set_expiry_reminders', 'SELECT loyalty.set_expiry_reminders(%L, ''{7}'')');
 UPDATE probe SET unknown_sql = format(foreign_sql, 't51zz'), foreign_sql = format(foreign_sql, 't51b')
  WHERE unknown_sql IS NULL;
 INSERT INTO probe (fn, foreign_sql, unknown_sql)

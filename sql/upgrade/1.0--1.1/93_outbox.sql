@@ -1,0 +1,1 @@
+../../loyalty/93_outbox.sql
