@@ -126,6 +126,7 @@ static struct
 	Datum		save_v[LY_MEMBER_COLUMNS];
 	char		save_n[LY_MEMBER_COLUMNS];
 	int64		program_id;
+	int64		referred_by;	/* not a saved column, but earn's referral hook reads it */
 	HTAB	   *keys;			/* its keys that exist: looked up, or written by the batch */
 	bool		looked_up;		/* keys of the current run of rows looked up */
 	Datum		run_keys;		/* text[] of the current run's keys */
@@ -299,6 +300,7 @@ ly_batch_defer_save(Member *m, Datum *v, const char *n)
 	}
 	MemoryContextSwitchTo(old);
 	B.program_id = m->prog->id;
+	B.referred_by = m->referred_by;
 	B.saved = B.save_pending = B.dirty = true;
 	return true;
 }
@@ -310,6 +312,7 @@ ly_batch_locked_member(int64 member_id, Program *known)
 	Datum		c[LY_MEMBER_COLUMNS];
 	bool		cn[LY_MEMBER_COLUMNS];
 	int			k;
+	Member	   *m;
 
 	if (B.flushing)
 		return NULL;
@@ -329,7 +332,10 @@ ly_batch_locked_member(int64 member_id, Program *known)
 		c[k] = B.save_v[k];
 		cn[k] = B.save_n[k] == 'n';
 	}
-	return ly_member_from_columns(member_id, c, cn, known);
+	m = ly_member_from_columns(member_id, c, cn, known);
+	/* what lock_member reads beside the saved columns; earn never changes it */
+	m->referred_by = B.referred_by;
+	return m;
 }
 
 /* True when `key` is certainly unused by the member being processed. */

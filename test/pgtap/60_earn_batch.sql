@@ -6,7 +6,7 @@
 -- row number and writes nothing.
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(33);
+SELECT plan(40);
 
 CREATE FUNCTION pg_temp.m(prog text, ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT m.id FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id
@@ -226,6 +226,80 @@ SELECT throws_ok($$SELECT * FROM loyalty.earn_batch('public.tap60_private')$$, '
 RESET ROLE;
 SELECT is((SELECT count(*) FROM loyalty.entry WHERE idempotency_key = 'private1'), 0::bigint,
           'nothing was written for the refused batch');
+-- Referrals in a batch: a referee's later row must qualify the referral as earn per
+-- row does (the batch's cached member keeps referred_by). Twin programs, the same
+-- terms (referrer 100, referee 50, min 20); e: 10 then 25 (the second qualifies),
+-- f: 30 then 40 (the first qualifies, the second leaves it alone), g: 5 then 8 (open).
+-- Stamp cards read their own rows per purchase: a card of 3 filled by one member's
+-- four rows completes once in both (one stamp left over); segments' purchase_day
+-- rollup sums e's two purchases of 3 February into one day.
+DO $$
+DECLARE prog text; rcode text;
+BEGIN
+    FOREACH prog IN ARRAY ARRAY['tap60ra', 'tap60rb'] LOOP
+        PERFORM loyalty.create_program(prog, 'Batch referrals', '{"timezone": "UTC"}');
+        PERFORM loyalty.add_tier(prog, 'base', 'Base', 0);
+        PERFORM loyalty.set_referral_terms(prog, 100, 50, 20);
+        PERFORM loyalty.add_stamp_card(prog, 'visits', 3, '{}', '{"points": 7}', 'Visits');
+        PERFORM loyalty.add_segment(prog, 'frequent', '{"frequency": {"days": 30, "min": 2}}');
+        PERFORM loyalty.enroll(prog, 'r', '2026-01-01');
+        rcode := (SELECT referral_code FROM loyalty.member WHERE id = pg_temp.m(prog, 'r'));
+        PERFORM loyalty.enroll(prog, 'e', '2026-01-02', rcode);
+        PERFORM loyalty.enroll(prog, 'f', '2026-01-02', rcode);
+        PERFORM loyalty.enroll(prog, 'g', '2026-01-02', rcode);
+    END LOOP;
+END $$;
+CREATE TABLE pg_temp.rrows (ref text, amount numeric, idempotency_key text, at timestamptz);
+INSERT INTO pg_temp.rrows VALUES
+    ('e', 10, 'e1', '2026-02-01'), ('e', 25, 'e2', '2026-02-02'), ('e', 30, 'e3', '2026-02-03'),
+    ('e', 4, 'e4', '2026-02-03 12:00'),
+    ('f', 30, 'f1', '2026-02-01'), ('f', 40, 'f2', '2026-02-02'),
+    ('g', 5, 'g1', '2026-02-01'), ('g', 8, 'g2', '2026-02-02');
+CREATE TABLE pg_temp.rbatch AS
+SELECT pg_temp.m('tap60ra', ref) AS member, amount, idempotency_key, at FROM pg_temp.rrows;
+SELECT is((SELECT count(*) FROM loyalty.earn_batch('pg_temp.rbatch')), 8::bigint, 'referral batch: 8 receipts');
+DO $$
+DECLARE x record;
+BEGIN
+    FOR x IN SELECT pg_temp.m('tap60rb', ref) AS member, amount, idempotency_key, at FROM pg_temp.rrows
+              ORDER BY 1, at, idempotency_key LOOP
+        PERFORM loyalty.earn(x.member, x.amount, x.idempotency_key, x.at);
+    END LOOP;
+END $$;
+CREATE FUNCTION pg_temp.referrals(prog text) RETURNS TABLE (referee text, status text, purchase text,
+    qualified_at timestamptz, pay_at timestamptz, min_purchase numeric, referrer_points bigint,
+    referee_points bigint, cancellations int) LANGUAGE sql AS $$
+    SELECT m.external_ref, r.status, e.idempotency_key, r.qualified_at, r.pay_at, r.min_purchase,
+           r.referrer_points, r.referee_points, r.cancellations
+      FROM loyalty.referral r JOIN loyalty.member m ON m.id = r.referee_id
+      JOIN loyalty.program p ON p.id = r.program_id
+      LEFT JOIN loyalty.entry e ON e.member_id = r.referee_id AND e.id = r.purchase_entry_id
+     WHERE p.code = prog ORDER BY 1 $$;
+SELECT results_eq($$SELECT referee, status, purchase FROM pg_temp.referrals('tap60rb')$$,
+                  $$VALUES ('e'::text, 'qualified'::text, 'e2'::text), ('f', 'qualified', 'f1'), ('g', 'open', NULL)$$,
+                  'earn per row: e qualifies on its second purchase, f on its first, g not');
+SELECT results_eq($$SELECT * FROM pg_temp.referrals('tap60ra')$$, $$SELECT * FROM pg_temp.referrals('tap60rb')$$,
+                  'earn_batch: the same referral rows as earn per row');
+SELECT results_eq(
+    $$SELECT m.external_ref, s.card, s.stamps, s.completed, m.available
+        FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id,
+             LATERAL loyalty.stamp_cards(m.id) s WHERE p.code = 'tap60ra' ORDER BY 1$$,
+    $$SELECT m.external_ref, s.card, s.stamps, s.completed, m.available
+        FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id,
+             LATERAL loyalty.stamp_cards(m.id) s WHERE p.code = 'tap60rb' ORDER BY 1$$,
+    'earn_batch: the same stamp cards and balances as earn per row');
+SELECT is((SELECT format('%s/%s', s.stamps, s.completed) FROM loyalty.stamp_cards(pg_temp.m('tap60ra', 'e')) s), '1/1',
+          'e''s four rows in the batch complete the card once, one stamp over');
+CREATE FUNCTION pg_temp.days(prog text) RETURNS TABLE (ref text, day date, category text, purchases int, spend numeric)
+    LANGUAGE sql AS $$
+    SELECT m.external_ref, d.day, d.category, d.purchases, d.spend
+      FROM loyalty.purchase_day d JOIN loyalty.member m ON m.id = d.member_id
+      JOIN loyalty.program p ON p.id = m.program_id WHERE p.code = prog ORDER BY 1, 2, 3 $$;
+SELECT is((SELECT (purchases, spend) FROM pg_temp.days('tap60ra') WHERE ref = 'e' AND day = '2026-02-03'),
+          (2, 34::numeric), 'purchase_day: e''s two batch rows of 3 February in one day, 34 spent');
+SELECT results_eq($$SELECT * FROM pg_temp.days('tap60ra')$$, $$SELECT * FROM pg_temp.days('tap60rb')$$,
+                  'earn_batch: the same purchase_day rollup as earn per row');
+
 SELECT is((SELECT count(*) FROM loyalty.check_invariants()), 0::bigint, 'invariants hold');
 
 SELECT * FROM finish();
