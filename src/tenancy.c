@@ -261,6 +261,11 @@ loyalty_anonymise_member(PG_FUNCTION_ARGS)
 		elog(ERROR, "loyalty: anonymising member " INT64_FORMAT " failed", member_id);
 
 	ly_growth_forget_member(member_id);	/* events.c: the birth date */
+	/* events already in the outbox (member_enrolled) named the member: unname them */
+	v[1] = CStringGetTextDatum(ref);
+	SPI_execute_with_args("UPDATE loyalty.outbox SET payload = pg_catalog.jsonb_set(payload, '{external_ref}', pg_catalog.to_jsonb($2)) "
+						  " WHERE member_id = $1 AND payload OPERATOR(pg_catalog.?) 'external_ref'",
+						  2, (Oid[]) {INT8OID, TEXTOID}, v, NULL, false, 0);
 	/* the audit row names the member id only: nothing it records identifies the person */
 	ly_audit("anonymise_member", m->prog->id, member_id, reason, NULL);
 	SPI_finish();

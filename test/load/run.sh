@@ -11,7 +11,7 @@
 #               check_invariants() is empty; nothing half-done.
 #   2. crash A  the same load plus a loop of run_maintenance(business now) for a few
 #               seconds, then `pg_ctl stop -m immediate`, restart, checks.
-#      crash B  a single-transaction bulk earn for BULK members killed midway: none of it
+#      crash B  earn_batch over BULK purchases (one transaction) killed midway: none of it
 #               may be visible after restart.
 #      crash C  CALL loyalty.maintain(far future, small batches) with the load running,
 #               killed midway; after restart maintenance completes the rest, and a second
@@ -230,10 +230,12 @@ maint_twice CA "$T_CA"
 verify CA-after-maintenance "$UNJOURNALED"
 
 # ---------------------------------------------------------------- 2B. crash mid-bulk
-log "2B. crash mid-bulk: one transaction earning for $BULK members, killed midway"
+log "2B. crash mid-bulk: earn_batch over $BULK purchases (one transaction), killed midway"
+q -c "CREATE TABLE lt.bulk AS SELECT m.member_id AS member, 7::numeric AS amount,
+                                     'bulk-' || m.idx AS idempotency_key, lt.bnow() AS at
+                                FROM lt.mem m WHERE m.idx <= $BULK"
 seq0=$(q -c "SELECT last_value FROM loyalty.entry_id_seq")
-q -c "DO \$\$ BEGIN PERFORM loyalty.earn(m.member_id, 7, 'bulk-' || m.idx, lt.bnow())
-                     FROM lt.mem m WHERE m.idx <= $BULK ORDER BY m.idx; END \$\$" >"$WORK/bulk.out" 2>&1 &
+q -c "SELECT count(*) FROM loyalty.earn_batch('lt.bulk')" >"$WORK/bulk.out" 2>&1 &
 BULK_PID=$!
 target=$((BULK / 3)); progress=0
 for _ in $(seq 1 600); do
@@ -252,9 +254,8 @@ verify CB "$UNJOURNALED"
 # every member now has a lot for crash C's maintenance to expire
 t=$(now_ms)
 check "CB: the same bulk, run again and committed, writes every earn anew" \
-    "$(q -c "SELECT count(*) FILTER (WHERE NOT (r).replayed) || '/' || count(*)
-               FROM (SELECT loyalty.earn(m.member_id, 7, 'bulk-' || m.idx, lt.bnow()) AS r
-                       FROM lt.mem m WHERE m.idx <= $BULK ORDER BY m.idx) x")" "$BULK/$BULK"
+    "$(q -c "SELECT count(*) FILTER (WHERE NOT replayed) || '/' || count(*)
+               FROM loyalty.earn_batch('lt.bulk')")" "$BULK/$BULK"
 printf '    CB: committed bulk of %s earns in %s ms\n' "$BULK" "$(( $(now_ms) - t ))"
 q -c "UPDATE lt.state SET bulk_committed = $BULK"
 verify CB-committed "$UNJOURNALED"

@@ -1,7 +1,7 @@
 -- Audit (who and why for adjustments, tier overrides and settings changes) and
 -- anonymise_member (who the member is goes, the ledger stays).
 BEGIN;
-SELECT plan(32);
+SELECT plan(33);
 
 -- A login role of the staff acts as its team role through SET ROLE.
 CREATE ROLE t52_team NOLOGIN IN ROLE loyalty_admin, loyalty_app;
@@ -123,6 +123,8 @@ SELECT is((SELECT attrs::text || '/' || coalesce(birthday::text, 'null') FROM lo
           'personal attributes (attrs, birthday) are erased');
 SELECT ok((SELECT anonymised_at IS NOT NULL FROM loyalty.member WHERE id = :referrer), 'the member row says when');
 SELECT is(loyalty.member_id('t52', 'alice@example.com'), NULL, 'the old external reference finds no one');
+SELECT is((SELECT count(*) FROM loyalty.outbox WHERE payload::text LIKE '%alice@example.com%'), 0::bigint,
+          'no outbox event names her any more (member_enrolled carried the external reference)');
 SELECT is((SELECT format('%s', b) FROM loyalty.balance(:referrer, '2026-06-01 00:00:00+00') b), (SELECT balance FROM before),
           'her balances are unchanged');
 SELECT is((SELECT string_agg(format('%s/%s/%s', entry_id, kind, points), ';' ORDER BY entry_id) FROM loyalty.statement(:referrer)),
