@@ -57,7 +57,8 @@ swapped=0
 put_lib() {  # put_lib FILE: a new file renamed over loyalty.so; a backend that has the old
              # one mapped keeps its copy (never overwrite a loaded library in place)
     local tmp="$libdir/.loyalty.so.upgrade-test.$$"
-    install -m 755 "$1" "$tmp" && mv -f "$tmp" "$lib" || { rm -f "$tmp"; return 1; }
+    if install -m 755 "$1" "$tmp" && mv -f "$tmp" "$lib"; then return 0; fi
+    rm -f "$tmp"; return 1
 }
 restore_lib() {
     if [ "$swapped" = 1 ]; then
