@@ -100,6 +100,7 @@ ran_on() {  # ran_on WHAT: the session whose output is in step.log had $lib (as 
         return 1
     fi
 }
+# shellcheck disable=SC2016  # $1..$4 are the inner shell's arguments
 step "build the 1.0 release ($old_rev) from git history" \
     bash -c 'git -C "$1" archive "$2" | tar -x -C "$3" && make -s -C "$3" PG_CONFIG="$4" loyalty.so' \
     _ "$root" "$old_rev" "$build" "$PG_CONFIG" || exit 1
