@@ -100,6 +100,13 @@ ran_on() {  # ran_on WHAT: the session whose output is in step.log had $lib (as 
         return 1
     fi
 }
+# a shallow clone lacks the release commit: deepen it (needs the remote), or say why not
+if ! git -C "$root" cat-file -e "$old_rev^{commit}" 2>/dev/null; then
+    git -C "$root" fetch --quiet --unshallow >/dev/null 2>&1 ||
+        git -C "$root" fetch --quiet origin "$old_rev" >/dev/null 2>&1 || true
+    git -C "$root" cat-file -e "$old_rev^{commit}" 2>/dev/null ||
+        { echo "FAIL the 1.0 release commit $old_rev is not in this clone's history (a shallow clone? run: git fetch --unshallow)"; exit 1; }
+fi
 # shellcheck disable=SC2016  # $1..$4 are the inner shell's arguments
 step "build the 1.0 release ($old_rev) from git history" \
     bash -c 'git -C "$1" archive "$2" | tar -x -C "$3" && make -s -C "$3" PG_CONFIG="$4" loyalty.so' \
