@@ -1,0 +1,1 @@
+../../loyalty/92_rollups_reports.sql
