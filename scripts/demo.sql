@@ -3,8 +3,9 @@
 --
 -- "Brew Club": 1 point per dollar (rounded down), points pending for 2 days, each lot
 -- expires 12 months after it became available; Gold from 500 qualifying points in a rolling
--- 12 months earns 1.5x. The shop's own 10-stamp card is a 50-point award on every 10th
--- purchase. Twenty customers buy coffee through 2024 (deterministic: setseed), redeem a free
+-- 12 months earns 1.5x. Two promotions are earning rules (double points at weekends, 20
+-- points on a bag of beans, at most 40 a month) and the 10-stamp card pays 50 points on every
+-- 10th purchase (loyalty.add_stamp_card). Twenty customers buy coffee through 2024 (deterministic: setseed), redeem a free
 -- drink for 150 points when they can, return a few purchases, one gifts points to a friend,
 -- staff make two corrections, and maintenance runs at every month end. Then the clock jumps
 -- to 1 March 2025, 14 months after the start, so the oldest unspent points expire.
@@ -33,6 +34,15 @@ SELECT loyalty.create_program('brew', 'Brew Club', '{
 }') AS program_id \gset
 SELECT loyalty.add_tier('brew', 'regular', 'Regular', 0, 1) AS regular_tier \gset
 SELECT loyalty.add_tier('brew', 'gold', 'Gold', 500, 1.5, '{"free_refills": true}') AS gold_tier \gset
+
+-- Promotions are rules, evaluated in C inside earn; the paper 10-stamp card is a real one.
+SELECT loyalty.add_rule('brew', 'weekend2x', '{"kind": "multiplier", "multiplier": 2,
+         "name": "Double points at weekends", "days": ["sat", "sun"]}') AS weekend_rule \gset
+SELECT loyalty.add_rule('brew', 'beans20', '{"kind": "bonus", "points": 20,
+         "name": "20 points on a bag of beans", "match": {"category": "beans"},
+         "cap": {"period": "month", "points": 40}}') AS beans_rule \gset
+SELECT loyalty.add_stamp_card('brew', 'ten', 10, '{}', '{"points": 50}', '10-stamp card') AS card \gset
+SELECT code, kind, active_now FROM loyalty.rules WHERE program = 'brew' ORDER BY code;
 
 SELECT code, name, points_per_unit, rounding, timezone, pending_days,
        settings -> 'expiry' AS expiry, negative_balance
@@ -171,14 +181,10 @@ BEGIN
     FOR e IN SELECT * FROM event ORDER BY at, seq, n LOOP
         CASE e.kind
         WHEN 'earn' THEN
+            -- the card stamps itself and pays 50 points on every 10th purchase
             r := loyalty.earn(e.member_id, e.amount, 'pos-' || e.n, e.at,
-                              jsonb_build_object('store', e.note, 'channel', 'pos'));
-            -- The paper 10-stamp card, now digital: 50 points on every 10th purchase.
-            IF e.visit % 10 = 0 THEN
-                r := loyalty.award(e.member_id, 50, '10-stamp card',
-                                   'stamp-' || e.who || '-' || e.visit,
-                                   e.at + interval '1 second');
-            END IF;
+                              jsonb_build_object('store', e.note, 'channel', 'pos',
+                                                 'category', CASE WHEN e.amount >= 18 THEN 'beans' ELSE 'drink' END));
             -- A free drink for 150 points, when the customer wants one and can afford it.
             IF e.wants_redeem THEN
                 SELECT b.available INTO avail
@@ -211,13 +217,14 @@ $$;
 \echo '--- a point-of-sale retry of pos-1 (same key, same arguments) changes nothing ---'
 SELECT r.entry_id, r.points, r.replayed AS "retry of pos-1 replayed"
   FROM purchase p, loyalty.earn(p.member_id, p.amount, 'pos-' || p.n, p.at,
-                                jsonb_build_object('store', p.store, 'channel', 'pos')) r
+                                jsonb_build_object('store', p.store, 'channel', 'pos',
+                                                   'category', CASE WHEN p.amount >= 18 THEN 'beans' ELSE 'drink' END)) r
  WHERE p.n = 1;
 
 \echo
 \echo '--- the year in ledger entries ---'
 SELECT count(*) FILTER (WHERE kind = 'earn')    AS purchases,
-       count(*) FILTER (WHERE kind = 'award')   AS stamp_cards,
+       count(*) FILTER (WHERE kind = 'award')   AS stamp_card_awards,
        count(*) FILTER (WHERE kind = 'redeem')  AS free_drinks,
        count(*) FILTER (WHERE kind = 'reverse') AS returns,
        count(*) FILTER (WHERE kind IN ('transfer_in', 'transfer_out')) AS transfer_entries,
@@ -225,6 +232,25 @@ SELECT count(*) FILTER (WHERE kind = 'earn')    AS purchases,
        count(*) FILTER (WHERE kind = 'expire')  AS expiries,
        to_char(sum(amount) FILTER (WHERE kind = 'earn'), 'FM$999,990.00') AS sales
   FROM loyalty.entry;
+
+\echo
+\echo '--- promotions in 2024: loyalty.rule_performance ---'
+SELECT code, name, times_applied, points_given, points_reversed, net_points, members_reached
+  FROM loyalty.rule_performance('brew', '2024-01-01', '2025-01-01') ORDER BY code;
+
+\echo
+\echo '--- why a purchase earned what it did (statement detail, a weekend bag of beans) ---'
+SELECT e.idempotency_key, e.amount, e.points, e.detail ->> 'explanation' AS explanation
+  FROM loyalty.entry e
+ WHERE e.kind = 'earn' AND e.detail -> 'rules' @> '[{"code": "weekend2x"}]'
+   AND e.detail -> 'rules' @> '[{"code": "beans20"}]'
+ ORDER BY e.at LIMIT 1;
+
+\echo
+\echo '--- stamp cards (loyalty.stamp_cards): the five most filled ---'
+SELECT m.external_ref AS member, c.card, c.stamps, c.needed, c.completed, c.total_stamps
+  FROM loyalty.member m CROSS JOIN LATERAL loyalty.stamp_cards(m.id) c
+ ORDER BY c.completed DESC, m.external_ref LIMIT 5;
 
 \echo
 \echo '--- month-end maintenance during 2024 ---'
