@@ -7,7 +7,7 @@ OBJS         = src/loyalty.o src/calendar.o src/settings.o src/crypto.o src/spi_
                src/programs.o src/cache.o src/lots.o src/tiers.o src/memberships.o src/vouchers.o src/codes.o src/operations.o src/maintenance.o \
                src/triggers.o src/outbox.o src/bgworker.o \
                src/hooks.o src/engagement.o src/referrals.o src/segments.o \
-               src/rules.o src/partners.o \
+               src/rules.o src/rules_parse.o src/partners.o \
                src/tenancy.o src/batch.o src/events.o
 # The install script of the current version is built from one file per concern in
 # sql/loyalty/, concatenated in name order. Released install scripts are frozen as
@@ -56,3 +56,4 @@ prove:
 
 # every C file includes the shared header
 $(OBJS): src/loyalty.h
+src/rules.o src/rules_parse.o: src/rules_parse.h
