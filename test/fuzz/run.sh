@@ -17,6 +17,7 @@ shift || true
 TARGETS=(
     "codes|src/codes.c|-Isrc|64"
     "settings|src/settings.c test/fuzz/pgstub/pgstub.c test/fuzz/pgstub/lystub.c|-Itest/fuzz/pgstub -Isrc|4096"
+    "rules|src/rules_parse.c src/settings.c test/fuzz/pgstub/pgstub.c test/fuzz/pgstub/lystub.c|-Itest/fuzz/pgstub -Isrc|4096"
 )
 
 CLANG=$(command -v clang-14 || command -v clang || true)

@@ -16,6 +16,12 @@ ly_num_zero(void)
 	return int64_to_numeric(0);
 }
 
+char *
+ly_json_num(Numeric n)
+{
+	return pgstub_numeric_text(n);
+}
+
 /* a few real zone names; anything else is refused as pg_tzset would refuse it */
 static const char *const zones[] = {
 	"UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe",

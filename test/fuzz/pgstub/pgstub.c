@@ -10,7 +10,7 @@
 
 int			pgstub_sqlstate;
 char		pgstub_message[512];
-static jmp_buf *error_target;
+jmp_buf    *pgstub_error_target;
 static int	error_level;
 
 void
@@ -25,9 +25,9 @@ void
 pgstub_errfinish(void)
 {
 	/* the parsers only raise ERROR; anything else is a bug in them or here */
-	if (error_level < ERROR || error_target == NULL)
+	if (error_level < ERROR || pgstub_error_target == NULL)
 		abort();
-	longjmp(*error_target, 1);
+	longjmp(*pgstub_error_target, 1);
 }
 
 int
@@ -77,19 +77,26 @@ bool
 pgstub_try(void (*fn) (void *), void *arg)
 {
 	jmp_buf		here;
-	jmp_buf    *volatile saved = error_target;
+	jmp_buf    *volatile saved = pgstub_error_target;
 
 	pgstub_sqlstate = 0;
 	pgstub_message[0] = '\0';
 	if (setjmp(here) == 0)
 	{
-		error_target = &here;
+		pgstub_error_target = &here;
 		fn(arg);
-		error_target = saved;
+		pgstub_error_target = saved;
 		return true;
 	}
-	error_target = saved;
+	pgstub_error_target = saved;
 	return false;
+}
+
+void
+FlushErrorState(void)
+{
+	pgstub_sqlstate = 0;
+	pgstub_message[0] = '\0';
 }
 
 void
@@ -168,6 +175,23 @@ pgstub_reset(void)
 }
 
 /* ---- StringInfo ---- */
+
+char *
+psprintf(const char *fmt, ...)
+{
+	va_list		ap;
+	int			n;
+	char	   *out;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	out = palloc(n + 1);
+	va_start(ap, fmt);
+	vsnprintf(out, n + 1, fmt, ap);
+	va_end(ap);
+	return out;
+}
 
 void
 initStringInfo(StringInfo str)
@@ -368,6 +392,123 @@ pgstub_numeric_int4(Datum num)
 	return Int32GetDatum((int32) v);
 }
 
+Datum
+pgstub_numeric_int8(Datum num)
+{
+	Numeric		n = DatumGetNumeric(num);
+	uint64		v = 0;
+	int			i;
+
+	if (n->kind != 'f' || n->exp < 0 || (int64) n->ndigits + n->exp > 19)
+		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE), errmsg("bigint out of range")));
+	for (i = 0; i < n->ndigits + n->exp; i++)
+		v = v * 10 + (i < n->ndigits ? n->digits[i] - '0' : 0);	/* < 10^19 < 2^64 */
+	if (v > (uint64) INT64_MAX + (n->neg ? 1 : 0))
+		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE), errmsg("bigint out of range")));
+	return Int64GetDatum(n->neg ? (int64) (0 - v) : (int64) v);
+}
+
+/* ---- timestamps ---- */
+
+static int
+digits(const char **s, int n)
+{
+	int			v = 0;
+
+	while (n-- > 0)
+	{
+		if (**s < '0' || **s > '9')
+			return -1;
+		v = v * 10 + (*(*s)++ - '0');
+	}
+	return v;
+}
+
+/* days since 2000-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil) */
+static int64
+days_from_2000(int y, int m, int d)
+{
+	int64		era;
+	int			yoe,
+				doy;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (int) (y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468 - 10957;
+}
+
+Datum
+pgstub_timestamptz_in(Datum str, Datum typioparam, Datum typmod)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	const char *s = DatumGetCString(str);
+	int			y, mo, d, h = 0, mi = 0, sec = 0, usec = 0, off = 0;
+
+	if (strcmp(s, "infinity") == 0 || strcmp(s, "+infinity") == 0)
+		return (Datum) DT_NOEND;
+	if (strcmp(s, "-infinity") == 0)
+		return (Datum) DT_NOBEGIN;
+	if ((y = digits(&s, 4)) < 1 || *s++ != '-' || (mo = digits(&s, 2)) < 1 || mo > 12 ||
+		*s++ != '-' || (d = digits(&s, 2)) < 1 ||
+		d > mdays[mo - 1] + (mo == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+		goto bad;
+	if (*s == ' ' || *s == 'T')
+	{
+		s++;
+		if ((h = digits(&s, 2)) < 0 || *s++ != ':' || (mi = digits(&s, 2)) < 0 || mi > 59)
+			goto bad;
+		if (*s == ':')
+		{
+			s++;
+			if ((sec = digits(&s, 2)) < 0 || sec > 60)
+				goto bad;
+			if (*s == '.')
+			{
+				int			n = 0;
+
+				s++;
+				while (*s >= '0' && *s <= '9')
+				{
+					if (n++ < 6)
+						usec = usec * 10 + (*s - '0');
+					s++;
+				}
+				if (n == 0)
+					goto bad;
+				for (; n < 6; n++)
+					usec *= 10;
+			}
+		}
+		/* as the backend: 24:00:00 is the next midnight, nothing later */
+		if (h > 24 || (h == 24 && (mi || sec || usec)))
+			goto bad;
+	}
+	if (*s == 'Z')
+		s++;
+	else if (*s == '+' || *s == '-')
+	{
+		int			sign = *s++ == '-' ? -1 : 1;
+		int			oh = digits(&s, 2),
+					om = 0;
+
+		if (oh < 0 || oh > 15)
+			goto bad;
+		if (*s == ':' && ((s++, om = digits(&s, 2)) < 0 || om > 59))
+			goto bad;
+		off = sign * (oh * 3600 + om * 60);
+	}
+	if (*s != '\0')
+		goto bad;
+	return (Datum) (((days_from_2000(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off) * INT64CONST(1000000)) + usec);
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+			 errmsg("invalid input syntax for type timestamp with time zone: \"%s\"", DatumGetCString(str))));
+	return 0;
+}
+
 /* ---- Jsonb iterator ---- */
 
 JsonbIterator *
@@ -449,6 +590,26 @@ getKeyJsonValueFromContainer(JsonbContainer *container, const char *keyVal, int 
 			return res;
 		}
 	return NULL;
+}
+
+JsonbValue *
+findJsonbValueFromContainer(JsonbContainer *container, uint32 flags, JsonbValue *key)
+{
+	if (!(flags & JB_FOBJECT))
+		abort();				/* only object lookups are modelled */
+	return getKeyJsonValueFromContainer(container, key->val.string.val, key->val.string.len, NULL);
+}
+
+JsonbValue *
+getIthJsonbValueFromContainer(JsonbContainer *container, uint32 i)
+{
+	JsonbValue *res;
+
+	if (!container->is_array || i >= (uint32) container->n)
+		return NULL;
+	res = palloc(sizeof(JsonbValue));
+	*res = container->vals[i];
+	return res;
 }
 
 /* ---- JSON text -> Jsonb ---- */

@@ -18,6 +18,7 @@
 #ifndef PGSTUB_POSTGRES_H
 #define PGSTUB_POSTGRES_H
 
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -44,6 +45,8 @@ typedef struct MemoryContextData *MemoryContext;
 #define pg_attribute_printf(f, a) __attribute__((format(printf, f, a)))
 #define lengthof(array) (sizeof(array) / sizeof(((array)[0])))
 #define Assert(c) do { if (!(c)) abort(); } while (0)
+#define INT64CONST(x) (x##LL)
+#define PG_INT64_MAX INT64_MAX
 
 /* ---- errors ---- */
 #define PGSIXBIT(ch) (((ch) - '0') & 0x3F)
@@ -51,6 +54,8 @@ typedef struct MemoryContextData *MemoryContext;
 	(PGSIXBIT(ch1) + (PGSIXBIT(ch2) << 6) + (PGSIXBIT(ch3) << 12) + \
 	 (PGSIXBIT(ch4) << 18) + (PGSIXBIT(ch5) << 24))
 #define ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE MAKE_SQLSTATE('2','2','0','0','3')
+#define ERRCODE_DATETIME_VALUE_OUT_OF_RANGE MAKE_SQLSTATE('2','2','0','0','8')
+#define ERRCODE_INVALID_DATETIME_FORMAT MAKE_SQLSTATE('2','2','0','0','7')
 #define ERRCODE_INTERNAL_ERROR MAKE_SQLSTATE('X','X','0','0','0')
 #define ERROR 21
 
@@ -72,6 +77,20 @@ extern char pgstub_message[512];
 extern bool pgstub_try(void (*fn) (void *), void *arg);
 extern void pgstub_sqlstate_text(int code, char out[6]);
 
+/* PG_TRY/PG_CATCH: the same nesting as the backend's, on the stub's jmp_buf chain */
+extern jmp_buf *pgstub_error_target;
+#define PG_TRY() \
+	do { jmp_buf *pgstub_saved = pgstub_error_target; jmp_buf pgstub_here; \
+		if (setjmp(pgstub_here) == 0) { pgstub_error_target = &pgstub_here;
+#define PG_CATCH() \
+		} else { pgstub_error_target = pgstub_saved;
+#define PG_END_TRY() \
+		} pgstub_error_target = pgstub_saved; } while (0)
+extern void FlushErrorState(void);
+/* one arena, no contexts: switching is a no-op */
+#define CurrentMemoryContext ((MemoryContext) NULL)
+#define MemoryContextSwitchTo(c) ((void) (c), (MemoryContext) NULL)
+
 /* ---- memory: an arena freed by pgstub_reset() between inputs ---- */
 extern void *palloc(size_t size);
 extern void *palloc0(size_t size);
@@ -79,6 +98,7 @@ extern char *pstrdup(const char *s);
 extern char *pnstrdup(const char *s, size_t len);
 extern void pfree(void *p);
 extern void pgstub_reset(void);
+extern char *psprintf(const char *fmt, ...) pg_attribute_printf(1, 2);
 
 /* ---- StringInfo ---- */
 typedef struct StringInfoData
@@ -103,6 +123,23 @@ extern void appendStringInfoString(StringInfo str, const char *s);
 /* builtins are called directly: DirectFunctionCallN(f, ...) -> pgstub_f(...) */
 #define DirectFunctionCall1(f, a) pgstub_##f(a)
 #define DirectFunctionCall2(f, a, b) pgstub_##f(a, b)
+#define DirectFunctionCall3(f, a, b, c) pgstub_##f(a, b, c)
+#define CStringGetDatum(x) ((Datum) (x))
+#define DatumGetCString(x) ((char *) (x))
+#define ObjectIdGetDatum(x) ((Datum) (x))
+#define InvalidOid ((Oid) 0)
+
+/* ---- timestamps: microseconds since 2000-01-01 00:00 UTC ---- */
+#define DT_NOBEGIN INT64_MIN
+#define DT_NOEND INT64_MAX
+#define TIMESTAMP_NOT_FINITE(t) ((t) == DT_NOBEGIN || (t) == DT_NOEND)
+#define DatumGetTimestampTz(x) ((TimestampTz) (x))
+/*
+ * timestamptz_in for ISO 8601 only: "YYYY-MM-DD[( |T)HH:MM[:SS[.frac]]][Z|+-HH[:MM]]"
+ * and +-infinity (a zone-less time is UTC); anything else raises 22007 as the
+ * backend's input would for garbage (the backend also takes words and other orders).
+ */
+extern Datum pgstub_timestamptz_in(Datum str, Datum typioparam, Datum typmod);
 
 /* ---- Numeric: an exact decimal ---- */
 typedef struct NumericData
@@ -124,6 +161,9 @@ extern int	pgstub_numeric_cmp(Numeric a, Numeric b);
 extern char *pgstub_numeric_text(Numeric n);
 extern Datum pgstub_numeric_trunc(Datum num, Datum scale);
 extern Datum pgstub_numeric_int4(Datum num);
+extern Datum pgstub_numeric_int8(Datum num);
+/* the arena lives until the next input: a copy can share */
+#define DatumGetNumericCopy(x) ((Numeric) (x))
 
 /* ---- Jsonb: a tree behind the iterator API ---- */
 enum jbvType
@@ -199,6 +239,12 @@ typedef struct JsonbIterator
 } JsonbIterator;
 extern JsonbIterator *JsonbIteratorInit(JsonbContainer *container);
 extern JsonbIteratorToken JsonbIteratorNext(JsonbIterator **it, JsonbValue *val, bool skipNested);
+#define JB_FSCALAR 0x10000000
+#define JB_FOBJECT 0x20000000
+#define JB_FARRAY 0x40000000
+extern JsonbValue *findJsonbValueFromContainer(JsonbContainer *container, uint32 flags,
+												JsonbValue *key);
+extern JsonbValue *getIthJsonbValueFromContainer(JsonbContainer *container, uint32 i);
 extern JsonbValue *getKeyJsonValueFromContainer(JsonbContainer *container, const char *keyVal,
 												 int keyLen, JsonbValue *res);
 
