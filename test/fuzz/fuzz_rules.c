@@ -123,6 +123,48 @@ gen_value(Choices *ch, StringInfo b, int depth)
 		appendStringInfoString(b, values[pick(ch, lengthof(values))]);
 }
 
+static const char *const clocks[] = {"\"00:00\"", "\"07:30\"", "\"23:59\"", "\"24:00\"", "\"24:01\"", "\"12:60\""};
+static const char *const words[] = {
+	"\"mon\"", "\"fri\"", "\"sun\"", "\"day\"", "\"week\"", "\"ever\"", "\"silver\"",
+	"\"gold\"", "\"bronze\"", "\"\"", "0", "1", "1000000000000", "1000000000001", "1.5",
+};
+
+/* a value of the shape the key takes, so the checks behind the shape are reached */
+static bool
+gen_shaped(Choices *ch, StringInfo b, const char *key)
+{
+	int			i,
+				n;
+
+	if (strcmp(key, "hours") == 0)
+		appendStringInfo(b, "{\"from\": %s, \"to\": %s}", clocks[pick(ch, lengthof(clocks))],
+						 clocks[pick(ch, lengthof(clocks))]);
+	else if (strcmp(key, "cap") == 0)
+		appendStringInfo(b, "{\"period\": %s, \"points\": %s}", words[pick(ch, lengthof(words))],
+						 words[pick(ch, lengthof(words))]);
+	else if (strcmp(key, "days") == 0 || strcmp(key, "tiers") == 0)
+	{
+		n = (int) pick(ch, 9);
+		appendStringInfoString(b, "[");
+		for (i = 0; i < n; i++)
+			appendStringInfo(b, "%s%s", i ? ", " : "", words[pick(ch, lengthof(words))]);
+		appendStringInfoString(b, "]");
+	}
+	else if (strcmp(key, "valid_from") == 0 || strcmp(key, "valid_to") == 0)
+	{
+		static const char *const times[] = {
+			"\"0001-01-01 00:00+15:59\"", "\"9999-12-31 23:59:59.999999-15:59\"",
+			"\"2026-03-01 00:00-05\"", "\"2026-03-01 05:00Z\"", "\"2026-02-29\"",
+			"\"2024-02-29 24:00\"", "\"infinity\"",
+		};
+
+		appendStringInfoString(b, times[pick(ch, lengthof(times))]);
+	}
+	else
+		return false;
+	return true;
+}
+
 static char *
 gen_document(const uint8_t *data, size_t size)
 {
@@ -135,8 +177,11 @@ gen_document(const uint8_t *data, size_t size)
 	appendStringInfo(&b, "{\"kind\": %s", values[pick(&ch, 5)]);
 	for (i = 0; i < n; i++)
 	{
-		appendStringInfo(&b, ", \"%s\": ", keys[pick(&ch, lengthof(keys))]);
-		gen_value(&ch, &b, 0);
+		const char *key = keys[pick(&ch, lengthof(keys))];
+
+		appendStringInfo(&b, ", \"%s\": ", key);
+		if (pick(&ch, 2) == 0 || !gen_shaped(&ch, &b, key))
+			gen_value(&ch, &b, 0);
 	}
 	appendStringInfoString(&b, "}");
 	return b.data;
