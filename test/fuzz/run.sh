@@ -4,6 +4,7 @@
 #   codes      the voucher code parser, src/codes.c (pure C)
 #   settings   the program settings parser, src/settings.c, compiled unchanged against
 #              test/fuzz/pgstub (a stand-in for the backend's Jsonb, Numeric and ereport)
+#   rules      the earning-rule definition parser, src/rules_parse.c, against pgstub
 # Adding a parser is one line in TARGETS below, a harness test/fuzz/fuzz_NAME.c and seeds
 # in test/fuzz/seeds/NAME/ (and NAME.dict, if it helps). Installs clang and its runtime
 # from Debian when missing. FUZZ_CORPUS_DIR keeps the grown corpora between runs.
