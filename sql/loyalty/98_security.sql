@@ -39,11 +39,18 @@ DECLARE
     r     record;
 BEGIN
     FOREACH rname IN ARRAY ARRAY['loyalty_admin', 'loyalty_app', 'loyalty_report'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) rname) THEN
+            BEGIN
+                EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
+                                          'NOREPLICATION NOBYPASSRLS', rname);
+            EXCEPTION WHEN unique_violation OR duplicate_object THEN
+                -- CREATE EXTENSION in another database made it at the same moment: the
+                -- roles are cluster-wide. It is checked below like any existing role.
+                NULL;
+            END;
+        END IF;
         SELECT * INTO r FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) rname;
-        IF NOT FOUND THEN
-            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
-                                      'NOREPLICATION NOBYPASSRLS', rname);
-        ELSIF r.rolsuper OR r.rolcanlogin OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication
+        IF r.rolsuper OR r.rolcanlogin OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication
               OR r.rolbypassrls
               OR EXISTS (SELECT FROM pg_catalog.pg_auth_members a
                           WHERE a.member OPERATOR(pg_catalog.=) r.oid) THEN
