@@ -16,7 +16,9 @@
 #   --no-publish  leave docs/bench/ alone
 # Sizes (environment): MEMBERS=100000 CLIENTS=4 SECONDS_PER_RUN=20 ROUNDS=3 (pgbench cases),
 #   BULK=1000000 BULK_MEMBERS=100000 TIER_MEMBERS=1000000 MAINT_BATCH=25 (bulk cases);
-#   ONLY_OPS=1 runs the pgbench and storage cases only.
+#   ONLY_OPS=1 runs the pgbench and storage cases only; CASES="earn rules redeem hot storage
+#   bulk expiry tiers" (any subset, default all) runs the named cases only (the memory case
+#   goes with bulk and expiry). A run with CASES set never publishes.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$REPO_ROOT"
@@ -34,6 +36,10 @@ done
 MEMBERS=${MEMBERS:-100000}; CLIENTS=${CLIENTS:-4}; SECS=${SECONDS_PER_RUN:-20}; ROUNDS=${ROUNDS:-3}
 BULK=${BULK:-1000000}; BULK_MEMBERS=${BULK_MEMBERS:-100000}; TIER_MEMBERS=${TIER_MEMBERS:-1000000}
 MAINT_BATCH=${MAINT_BATCH:-25}
+CASES=${CASES:-}
+[ "${ONLY_OPS:-0}" = 1 ] && CASES=${CASES:-earn rules redeem hot storage}
+[ -n "$CASES" ] && publish=0
+want() { [ -z "$CASES" ] || [[ " $CASES " == *" $1 "* ]]; }
 if [ "$smoke" = 1 ]; then
     MEMBERS=200; SECS=1; ROUNDS=1; BULK=2000; BULK_MEMBERS=200; TIER_MEMBERS=500
 fi
@@ -94,8 +100,10 @@ pgbench_case() {  # pgbench_case NAME SCRIPT CLIENTS TARGET
         "$c clients; $failed_tx failed transactions"
 }
 
-pgbench_case "earn, random members" earn "$CLIENTS" 0.85
-if [ -n "$(q "SELECT to_regproc('loyalty.add_rule')")" ]; then
+want earn && pgbench_case "earn, random members" earn "$CLIENTS" 0.85
+if ! want rules; then
+    :
+elif [ -n "$(q "SELECT to_regproc('loyalty.add_rule')")" ]; then
     if "${PSQL[@]}" -f bench/ops/rules_setup.sql >>"$LOG" 2>&1; then
         pgbench_case "earn, 20 rules, 5-line basket" earn_rules "$CLIENTS" 0.7
     else
@@ -105,10 +113,11 @@ if [ -n "$(q "SELECT to_regproc('loyalty.add_rule')")" ]; then
 else
     res "earn, 20 rules, 5-line basket" ">= 0.7x" hi 0.7 - - tps - "skipped: no rules engine"
 fi
-pgbench_case "redeem from 3 lots" redeem "$CLIENTS" 0.8
-pgbench_case "hot member" hot $((CLIENTS * 2)) 0.8
+want redeem && pgbench_case "redeem from 3 lots" redeem "$CLIENTS" 0.8
+want hot && pgbench_case "hot member" hot $((CLIENTS * 2)) 0.8
 
 # storage: bytes added per earn, ledger + lots (with indexes) against the floor's
+if want storage; then
 size() { q "SELECT sum(pg_total_relation_size(c)) FROM unnest('{$1}'::regclass[]) c"; }
 n=$((MEMBERS < 20000 ? 20000 : MEMBERS)); [ "$smoke" = 1 ] && n=1000
 b0=$(size loyalty.entry,loyalty.lot)
@@ -119,9 +128,10 @@ f0=$(size floor_entry,floor_lot)
 f1=$(size floor_entry,floor_lot)
 e=$(echo "($b1 - $b0) / $n" | bc); f=$(echo "($f1 - $f0) / $n" | bc)
 res "storage per earn" "<= 1.3x" lo 1.3 "$e" "$f" "bytes" "$(ratio "$e" "$f")" "$n earns, ledger + lots + indexes"
+fi
 
 # ---------------------------------------------------------------- bulk cases
-if [ "${ONLY_OPS:-0}" != 1 ]; then
+if want bulk || want expiry || want tiers; then
 log "loading bulk data: $BULK purchases over $BULK_MEMBERS members, $TIER_MEMBERS tier members"
 "${PSQL[@]}" -v bulk="$BULK" -v bulk_members="$BULK_MEMBERS" -v tier_members="$TIER_MEMBERS" \
     -f bench/bulk/setup.sql >/dev/null
@@ -156,7 +166,10 @@ timed() {
 }
 mb() { echo "scale=1; $1 / 1024" | bc; }
 
+mem_earn=""; mem_expiry=""
 # bulk earn: earn_batch over the staging table, against INSERT ... SELECT
+# (the expiry case needs its lots: it runs whenever expiry does)
+if want bulk || want expiry; then
 log "bulk earn: floor"
 read -r fms _ _ < <(timed bench_floor_earn -f bench/bulk/earn_floor.sql)
 log "bulk earn: earn_batch"
@@ -164,8 +177,10 @@ read -r ems er0 ermax < <(timed bench_earn_batch -c "SELECT count(*) FROM loyalt
 res "bulk earn ($BULK purchases)" "<= 1.5x" lo 1.5 "$ems" "$fms" ms "$(ratio "$ems" "$fms")" \
     "earn_batch; backend RssAnon $(mb "$er0") -> max $(mb "$ermax") MB"
 mem_earn="$er0 $ermax"
+fi
 
 # expiry: every purchase's lot is due; run_maintenance in batches against set-based UPDATEs
+if want expiry; then
 log "expiry: floor"
 read -r fms _ _ < <(timed bench_floor_expiry -f bench/bulk/expiry_floor.sql)
 log "expiry: run_maintenance in batches of $MAINT_BATCH, with a lock probe"
@@ -182,8 +197,10 @@ expired=$(q "SELECT count(*) FROM loyalty.lot l JOIN loyalty.member m ON m.id = 
 res "expiry ($BULK lots, $BULK_MEMBERS members)" "<= 1.5x" lo 1.5 "$ems" "$fms" ms "$(ratio "$ems" "$fms")" \
     "$expired lots closed; longest batch (= longest member lock) ${maxb:-?} ms; probe: ${slow:-?} of ${locks:-?} locks waited > 100 ms; RssAnon $(mb "$xr0") -> max $(mb "$xrmax") MB"
 mem_expiry="$xr0 $xrmax"
+fi
 
 # tier re-evaluation: promote every tier member in 2025 (earn_batch), review as of 2027
+if want tiers; then
 log "tiers: promoting $TIER_MEMBERS members"
 q "SELECT count(*) FROM loyalty.earn_batch('bench_tier_staging')" >/dev/null
 q "VACUUM ANALYZE loyalty.member" >/dev/null
@@ -194,14 +211,16 @@ read -r ems _ _ < <(timed bench_tiers -v now=2027-01-02 -v batch="$MAINT_BATCH" 
 based=$(q "SELECT count(*) FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id JOIN loyalty.tier t ON t.id = m.tier_id WHERE p.code = 'tiers' AND t.code = 'base'")
 res "tier re-evaluation ($TIER_MEMBERS members)" "<= 1.5x" lo 1.5 "$ems" "$fms" ms "$(ratio "$ems" "$fms")" \
     "$based of $TIER_MEMBERS members back to base"
+fi
 
 # memory: growth of the backend's private memory over the bulk earn and the expiry
 for m in "bulk earn:$mem_earn" "expiry:$mem_expiry"; do
+    [ -n "${m#*:}" ] || continue
     read -r r0 rmax <<<"${m#*:}"
     res "memory, ${m%%:*}" "flat (< +64 MB)" mem 65536 "$rmax" "$r0" "kB" "$(ratio "$rmax" "$((r0 > 0 ? r0 : 1))")" \
         "backend RssAnon, max during the run / at its start: grew $(mb $((rmax - r0))) MB"
 done
-fi   # ONLY_OPS
+fi   # bulk cases
 
 invariants=$(q 'SELECT count(*) FROM loyalty.check_invariants()')
 
