@@ -15,7 +15,6 @@
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -46,21 +45,11 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	int64		birthdays;
 	int64		referrals;
 	int64		reminders;
-	int			gucnest;
 
 	if (limit < 1)
 		ereport(ERROR,
 				(errcode(LY_INVALID_ARGUMENT),
 				 errmsg("max_members must be positive")));
-
-	/*
-	 * No JIT for maintenance's statements (this call's own and the nested
-	 * ones, run_rollups included): the function's SET enable_seqscan = off
-	 * prices a scan of a small table (program) at 1e10, over jit_above_cost,
-	 * and compiling it cost 0.4 s per call, far more than a batch's work.
-	 */
-	gucnest = NewGUCNestLevel();
-	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 
 	SPI_connect();
 	v[0] = TimestampTzGetDatum(now);
@@ -129,6 +118,5 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 												   birthdays, referrals),
 		reminders < 0 ? "" : psprintf(", \"reminders\": " INT64_FORMAT, reminders)));
 	SPI_finish();
-	AtEOXact_GUC(true, gucnest);
 	PG_RETURN_JSONB_P(ly_jsonb(result));
 }
