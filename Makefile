@@ -8,7 +8,7 @@ OBJS         = src/loyalty.o src/calendar.o src/settings.o src/crypto.o src/spi_
                src/triggers.o src/outbox.o src/bgworker.o \
                src/hooks.o src/engagement.o src/referrals.o src/segments.o \
                src/rules.o src/rules_parse.o src/partners.o \
-               src/tenancy.o src/batch.o src/events.o
+               src/tenancy.o src/batch.o src/events.o src/expiry_batch.o
 # The install script of the current version is built from one file per concern in
 # sql/loyalty/, concatenated in name order. Released install scripts are frozen as
 # committed files (sql/loyalty--1.0.sql). The upgrade script to the current version is
