@@ -331,6 +331,7 @@ extern void ly_sweep(Member *m, TimestampTz t, SweepStats *st);
 /* expiry_batch.c: run_maintenance's set-based pass over members with only plain expiries due */
 extern int64 ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st);
 extern void ly_expiry_batch_init(void);	/* _PG_init: loyalty.set_based_expiry */
+extern void ly_maintenance_rollups(void);	/* run_rollups, at most every 10 s per session */
 
 /* ---- ledger entries (operations.c) ---- */
 typedef struct EntryRow

@@ -51,9 +51,9 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	/*
 	 * Roll the ledger up for the reports (92_rollups.sql) before locking any
 	 * member: its cost grows with everything written since the last run, and
-	 * no member row should wait for it.
+	 * no member row should wait for it (expiry_batch.c: at most every 10 s).
 	 */
-	SPI_execute("SELECT loyalty.run_rollups()", false, 0);
+	ly_maintenance_rollups();
 
 	/* plain expiries first, set-based (expiry_batch.c); what it swept is no longer due */
 	done = ly_expiry_pass(now, limit, &st);
