@@ -7,9 +7,6 @@ CREATE FUNCTION loyalty.run_maintenance(now timestamptz DEFAULT now(), max_membe
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_run_maintenance'
     SET search_path = pg_catalog, pg_temp
     SET enable_seqscan = off
-    -- enable_seqscan = off prices any sequential scan (a small table without an index on
-    -- the column) at 10^10, far over jit_above_cost: every batch then JIT-compiled such a
-    -- query for half a second. Maintenance runs short statements: no JIT.
     SET jit = off;
 COMMENT ON FUNCTION loyalty.run_maintenance(timestamptz, integer) IS
     'release pending points and expire due lots for members due by `now`';
