@@ -328,6 +328,10 @@ extern int64 ly_draw_from_lot(Member *m, int64 lot_id, int64 want, DrawList *dl)
 extern int64 ly_draw_available(Member *m, int64 want, int64 skip_lot, TimestampTz at, DrawList *dl);
 extern void ly_write_draws(Member *m, int64 entry_id, TimestampTz at, DrawList *dl);
 extern void ly_sweep(Member *m, TimestampTz t, SweepStats *st);
+/* expiry_batch.c: run_maintenance's set-based pass over members with only plain expiries due */
+extern int64 ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st);
+extern void ly_expiry_batch_init(void);	/* _PG_init: loyalty.set_based_expiry */
+extern void ly_maintenance_rollups(void);	/* run_rollups, at most every 10 s per session */
 
 /* ---- ledger entries (operations.c) ---- */
 typedef struct EntryRow
