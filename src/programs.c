@@ -201,13 +201,6 @@ held_by_us(int64 member_id, bool add)
 
 static Member *lock_member(int64 member_id, Program *known, bool skip_locked);
 
-/* A member whose row the caller locked by its own query (tier_review.c: run_maintenance's). */
-void
-ly_note_member_locked(int64 member_id)
-{
-	(void) held_by_us(member_id, true);
-}
-
 Member *
 ly_lock_member(int64 member_id, Program *known)
 {
