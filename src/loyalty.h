@@ -366,6 +366,8 @@ typedef struct Op
 	const char *kind;
 	char	   *key;
 	Jsonb	   *request;		/* the arguments a replay must match */
+	Numeric		earn_amount;	/* earn: request built from these when needed */
+	Jsonb	   *earn_attrs;
 	TimestampTz at;
 	Member	   *m;
 	Receipt		r;

@@ -80,8 +80,54 @@ ly_entry_init(EntryRow *e, Op *op, const char *kind, int64 points)
 /* ---- the shape every operation shares ---- */
 
 static LyQuery q_find_key = {
-	"SELECT id, kind::text, request, points, available_after, pending_after, tier_after "
+	"SELECT id, kind::text, request, points, available_after, pending_after, tier_after, amount "
 	"  FROM loyalty.entry WHERE member_id = $1 AND idempotency_key = $2", 2, {INT8OID, TEXTOID}, NULL};
+
+/*
+ * earn's request is {"amount": ..., "attrs": ...}, but an earn entry already
+ * keeps the amount in its own column, and most purchases come without attrs:
+ * it stores only {"attrs": ...}, or {} for no attrs (40 bytes less per earn;
+ * readers of request -> 'attrs' see the same). The full form is built back
+ * only to compare a replay or to report a reused key.
+ */
+static Jsonb *
+earn_request(Numeric amount, Jsonb *attrs)
+{
+	return ly_jsonb(psprintf("{\"amount\": %s, \"attrs\": %s}", ly_json_num(amount),
+							 attrs ? JsonbToCString(NULL, &attrs->root, VARSIZE(attrs)) : "{}"));
+}
+
+/* What an earn entry stores as its request: NULL (the column's default, {}) if no attrs. */
+static Jsonb *
+earn_stored_request(Jsonb *attrs)
+{
+	if (JB_ROOT_COUNT(attrs) == 0)
+		return NULL;
+	return ly_jsonb(psprintf("{\"attrs\": %s}", JsonbToCString(NULL, &attrs->root, VARSIZE(attrs))));
+}
+
+/* The full request of an operation (earn builds it on demand). */
+static Jsonb *
+op_request(Op *op)
+{
+	if (op->request == NULL && op->earn_attrs != NULL)
+		op->request = earn_request(op->earn_amount, op->earn_attrs);
+	return op->request;
+}
+
+/* The full request of a stored entry: an earn stored since 1.1 lacks its amount. */
+static Jsonb *
+stored_request(const char *kind, Jsonb *req, Numeric amount)
+{
+	JsonbValue	buf;
+	JsonbValue *attrs;
+
+	if (strcmp(kind, "earn") != 0 || amount == NULL ||
+		getKeyJsonValueFromContainer(&req->root, "amount", 6, &buf) != NULL)
+		return req;				/* another kind, or an earn written by 1.0 */
+	attrs = getKeyJsonValueFromContainer(&req->root, "attrs", 5, &buf);
+	return earn_request(amount, attrs ? JsonbValueToJsonb(attrs) : NULL);
+}
 
 /*
  * Has this member used the key before? Same operation and arguments: fill
@@ -94,7 +140,9 @@ ly_op_replayed(Op *op, int64 member_id)
 	Datum		v[2] = {Int64GetDatum(member_id), CStringGetTextDatum(op->key)};
 	char	   *kind;
 	Jsonb	   *req;
+	Jsonb	   *mine;
 	bool		isnull;
+	Datum		amount;
 
 	/* earn_batch knows which keys of the member it processes exist */
 	if (ly_batch_active && ly_batch_key_unused(member_id, op->key))
@@ -102,15 +150,18 @@ ly_op_replayed(Op *op, int64 member_id)
 	if (ly_run(&q_find_key, v, NULL, 1) != 1)
 		return false;
 	kind = ly_get_text(0, 2);
-	req = DatumGetJsonbP(ly_get(0, 3, &isnull));
+	amount = ly_get(0, 8, &isnull);
+	req = stored_request(kind, DatumGetJsonbP(ly_get(0, 3, &isnull)),
+						 isnull ? NULL : DatumGetNumeric(amount));
+	mine = op_request(op);
 	if (strcmp(kind, op->kind) != 0 ||
-		!DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(req), JsonbPGetDatum(op->request))))
+		!DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(req), JsonbPGetDatum(mine))))
 		ereport(ERROR,
 				(errcode(LY_KEY_REUSED),
 				 errmsg("idempotency key \"%s\" was already used with different arguments", op->key),
 				 errdetail("The key was first used by %s with %s; this call is %s with %s.",
 						   kind, JsonbToCString(NULL, &req->root, VARSIZE(req)),
-						   op->kind, JsonbToCString(NULL, &op->request->root, VARSIZE(op->request))),
+						   op->kind, JsonbToCString(NULL, &mine->root, VARSIZE(mine))),
 				 errhint("Use a new key for a new operation.")));
 	op->r.entry_id = ly_get_int64(0, 1);
 	op->r.member_id = member_id;
@@ -369,8 +420,9 @@ loyalty_earn(PG_FUNCTION_ARGS)
 
 	ly_op_init(&op, "earn", ly_arg_key(fcinfo, 2), ly_arg_at(fcinfo, 3));
 	attrs = ly_arg_object(fcinfo, 4, "attrs", true);
-	op.request = ly_jsonb(psprintf("{\"amount\": %s, \"attrs\": %s}", ly_json_num(amount),
-								   JsonbToCString(NULL, &attrs->root, VARSIZE(attrs))));
+	/* the request is built only if a replay must be compared (earn_request) */
+	op.earn_amount = amount;
+	op.earn_attrs = attrs;
 
 	SPI_connect();
 	if (ly_op_begin(&op, member_id))
@@ -401,6 +453,7 @@ loyalty_earn(PG_FUNCTION_ARGS)
 		}
 
 		ly_entry_init(&e, &op, "earn", points);
+		e.request = earn_stored_request(attrs);
 		e.amount = amount;
 		e.qualifying = basis_contribution(p, points, amount, 1);
 		e.qualifying_at = op.at;
