@@ -376,12 +376,9 @@ static LyQuery q_save_member = {
 	 INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID}, NULL};
 
 void
-ly_save_member(Member *m)
+ly_member_save_values(Member *m, Datum *v, char *n)
 {
-	Datum		v[25];
-	char		n[25];
-
-	memset(n, ' ', sizeof(n));
+	memset(n, ' ', LY_MEMBER_COLUMNS);
 	v[0] = Int64GetDatum(m->id);
 	v[1] = Int64GetDatum(m->prog->tiers[m->tier].id);
 	v[2] = TimestampTzGetDatum(m->tier_since);
@@ -418,6 +415,15 @@ ly_save_member(Member *m)
 	v[23] = Int64GetDatum(m->has_grace && m->grace_tier >= 0 ? m->prog->tiers[m->grace_tier].id : 0);
 	n[23] = m->has_grace && m->grace_tier >= 0 ? ' ' : 'n';
 	v[24] = Int64GetDatum(m->prog->tiers[m->earned_tier].id);
+}
+
+void
+ly_save_member(Member *m)
+{
+	Datum		v[LY_MEMBER_COLUMNS];
+	char		n[LY_MEMBER_COLUMNS];
+
+	ly_member_save_values(m, v, n);
 	if (!(ly_batch_active && ly_batch_defer_save(m, v, n)))
 		ly_run(&q_save_member, v, n, 0);
 }
