@@ -273,8 +273,10 @@ ly_op_begin(Op *op, int64 member_id)
 {
 	SweepStats	st = {0};
 
-	op->m = ly_lock_member(member_id, NULL);
-	if (ly_op_replayed(op, member_id))
+	bool		key_unused;
+
+	op->m = ly_lock_member_key(member_id, op->key, &key_unused);
+	if (!key_unused && ly_op_replayed(op, member_id))
 		return false;
 	ly_sweep(op->m, op->at, &st);
 	return true;
