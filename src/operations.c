@@ -273,9 +273,13 @@ ly_op_begin(Op *op, int64 member_id)
 {
 	SweepStats	st = {0};
 
-	bool		key_unused;
+	bool		key_unused = false;
 
-	op->m = ly_lock_member_key(member_id, op->key, &key_unused);
+	/* earn_batch serves the lock from its buffer and knows its keys: the plain lock there */
+	if (ly_batch_active)
+		op->m = ly_lock_member(member_id, NULL);
+	else
+		op->m = ly_lock_member_key(member_id, op->key, &key_unused);
 	if (!key_unused && ly_op_replayed(op, member_id))
 		return false;
 	ly_sweep(op->m, op->at, &st);
