@@ -148,7 +148,8 @@ static LyQuery q_lock_member_key = {
  * Sessions wanting one member queue on an advisory lock keyed by the member
  * (class "LY" in the first key's high half) before taking its row lock, and
  * let go of it as soon as they hold the row (a transaction that already holds
- * the row takes it again directly). Waiting in the lock manager's
+ * the row takes it again directly); a keyed operation of a transaction that
+ * holds few members keeps it to commit (lock_member). Waiting in the lock manager's
  * queue is orderly; many sessions waiting on the row lock itself wake
  * together and retry (a convoy) and a busy member's throughput collapses.
  * Holding the queue lock only that briefly keeps the lock table small, even
@@ -277,10 +278,21 @@ lock_member(int64 member_id, Program *known, bool skip_locked, const char *key, 
 	{
 		LOCKTAG		tag;
 
+		/*
+		 * An operation with a key in a transaction holding few members keeps
+		 * its place in the queue until it commits: the next session is then
+		 * granted the queue lock only after our commit, takes its snapshot
+		 * after it, and finds the row free, so its key probe counts (see
+		 * q_lock_member_key) and waiters sleep until their turn instead of
+		 * waking once for the queue and again for the row.
+		 */
+		bool		keep = key != NULL && held_n < HELD_SMALL && held_more == NULL;
+
 		member_locktag(&tag, member_id);
 		(void) LockAcquire(&tag, ExclusiveLock, false, false);
 		found = ly_run(q, args, NULL, 1);
-		LockRelease(&tag, ExclusiveLock, false);
+		if (!keep)
+			LockRelease(&tag, ExclusiveLock, false);
 	}
 	if (found == 1 && key != NULL)
 	{
