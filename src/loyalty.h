@@ -226,6 +226,7 @@ extern int64 ly_program_by_code(const char *code);	/* LY001 if unknown or not th
 extern Member *ly_lock_member(int64 member_id, Program *known);
 extern Member *ly_try_lock_member(int64 member_id, Program *known);
 extern Member *ly_lock_member_key(int64 member_id, const char *key, bool *key_unused);
+extern void ly_note_member_locked(int64 member_id);
 extern void ly_save_member(Member *m);
 extern void ly_member_save_values(Member *m, Datum *v, char *n);	/* q_save_member's $1..$25 */
 #define LY_MEMBER_COLUMNS 25	/* what lock_member reads (programs.c MEMBER_COLUMNS) */
@@ -330,6 +331,10 @@ extern int64 ly_draw_from_lot(Member *m, int64 lot_id, int64 want, DrawList *dl)
 extern int64 ly_draw_available(Member *m, int64 want, int64 skip_lot, TimestampTz at, DrawList *dl);
 extern void ly_write_draws(Member *m, int64 entry_id, TimestampTz at, DrawList *dl);
 extern void ly_sweep(Member *m, TimestampTz t, SweepStats *st);
+/* expiry_batch.c: run_maintenance's set-based pass over members with only plain expiries due */
+extern int64 ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st);
+extern void ly_expiry_batch_init(void);	/* _PG_init: loyalty.set_based_expiry */
+extern void ly_maintenance_rollups(void);	/* run_rollups, at most every 10 s per session */
 
 /* ---- ledger entries (operations.c) ---- */
 typedef struct EntryRow

@@ -243,6 +243,13 @@ ly_try_lock_member(int64 member_id, Program *known)
 	return lock_member(member_id, known, true, NULL, NULL);
 }
 
+/* A member row this transaction locked by other means (expiry_batch.c locks a batch at once). */
+void
+ly_note_member_locked(int64 member_id)
+{
+	(void) held_by_us(member_id, true);
+}
+
 static Member *
 lock_member(int64 member_id, Program *known, bool skip_locked, const char *key, bool *key_unused)
 {
