@@ -246,55 +246,15 @@ typedef struct SaveCols
 static void
 save_add(SaveCols *s, Member *m)
 {
-	Datum	   *v;
-	bool	   *n;
+	Datum		v[25];
+	char		n[25];
 	int			c;
-	Datum		vv[25];
-	bool		nn[25];
 
-	v = vv;
-	n = nn;
-	memset(n, 0, sizeof(nn));
-	v[0] = Int64GetDatum(m->id);
-	v[1] = Int64GetDatum(m->prog->tiers[m->tier].id);
-	v[2] = TimestampTzGetDatum(m->tier_since);
-	v[3] = Int64GetDatum(m->available);
-	v[4] = Int64GetDatum(m->pending);
-	v[5] = Int64GetDatum(m->lifetime_earned);
-	v[6] = Int64GetDatum(m->redeemed);
-	v[7] = Int64GetDatum(m->expired);
-	v[8] = NumericGetDatum(m->qualifying);
-	v[9] = NumericGetDatum(m->lifetime_spend);
-	v[10] = Int64GetDatum(m->lifetime_visits);
-	v[11] = TimestampTzGetDatum(m->last_activity_at);
-	n[11] = !m->has_last_activity;
-	v[12] = TimestampTzGetDatum(m->last_entry_at);
-	n[12] = !m->has_last_entry;
-	v[13] = TimestampTzGetDatum(Min(m->next_transition_at, ly_tier_next_event(m)));
-	v[14] = TimestampTzGetDatum(m->q_start);
-	n[14] = !m->has_q_state;
-	v[15] = TimestampTzGetDatum(m->q_oldest);
-	n[15] = !m->has_q_oldest;
-	v[16] = TimestampTzGetDatum(m->q_asof);
-	n[16] = !m->has_q_state;
-	v[17] = TimestampTzGetDatum(m->tier_review_at);
-	v[18] = TimestampTzGetDatum(m->grace_until);
-	n[18] = !m->has_grace;
-	v[19] = Int64GetDatum(m->pinned_tier >= 0 ? m->prog->tiers[m->pinned_tier].id : 0);
-	n[19] = m->pinned_tier < 0;
-	v[20] = TimestampTzGetDatum(m->pinned_until);
-	n[20] = m->pinned_tier < 0;
-	v[21] = Int64GetDatum(m->granted_tier >= 0 ? m->prog->tiers[m->granted_tier].id : 0);
-	n[21] = m->granted_tier < 0;
-	v[22] = TimestampTzGetDatum(m->granted_until);
-	n[22] = !m->has_grant;
-	v[23] = Int64GetDatum(m->has_grace && m->grace_tier >= 0 ? m->prog->tiers[m->grace_tier].id : 0);
-	n[23] = !(m->has_grace && m->grace_tier >= 0);
-	v[24] = Int64GetDatum(m->prog->tiers[m->earned_tier].id);
+	ly_member_save_values(m, v, n);
 	for (c = 0; c < 25; c++)
 	{
 		s->v[c][s->n] = v[c];
-		s->isnull[c][s->n] = n[c];
+		s->isnull[c][s->n] = n[c] == 'n';
 	}
 	s->n++;
 }
