@@ -51,33 +51,38 @@ CREATE TABLE loyalty.rollup_day (
     PRIMARY KEY (program_id, day)
 );
 
--- Per program, local day and member with an earn or redeem that day: the distinct counts
--- (active members, purchasers, repeat purchasers) and week cohorts.
-CREATE TABLE loyalty.rollup_member_day (
+-- Per program, local year and member: which days of the year the member was active (earn
+-- or redeem) and bought on, as bitmaps (bit i = the year's day i, from 0). One compact row
+-- per member and year instead of one per member and active day: program_kpis counts the
+-- active members, purchasers and repeat purchasers of any run of whole days from these
+-- rows and a mask of the period's days. A purchase is an earn entry; purchasers need one,
+-- repeat purchasers two, so a day's count is kept as "at least one" (buy1) and "at least
+-- two" (buy2): the sum over days of min(purchases, 2), which is bit_count(buy1 & mask) +
+-- bit_count(buy2 & mask), is >= 1 or >= 2 exactly when the purchases are. `weeks` (bit i =
+-- the i-th week starting on a Monday of this year, the week of date_trunc('week')) and
+-- `months` (bit i = month i + 1) de-duplicate the cohort counts and the tail: a week that
+-- starts in December is kept in that year's row even for a day of January.
+CREATE TABLE loyalty.rollup_member_year (
     program_id bigint NOT NULL,
-    day        date NOT NULL,
+    year       date NOT NULL,          -- local January 1
     member_id  bigint NOT NULL,
-    purchases  integer NOT NULL,
-    PRIMARY KEY (program_id, day, member_id)
+    active     bit(366) NOT NULL,      -- days with an earn or redeem
+    buy1       bit(366) NOT NULL,      -- days with at least one earn
+    buy2       bit(366) NOT NULL,      -- days with at least two earns
+    weeks      bit(53) NOT NULL,       -- weeks (by their Monday in this year) with an earn or redeem
+    months     bit(12) NOT NULL,       -- months with an earn or redeem
+    PRIMARY KEY (program_id, year, member_id)
 );
 
--- Per program, local month and member active in it (earn or redeem): month, quarter and
--- year cohorts, and the de-duplication behind rollup_cohort.
-CREATE TABLE loyalty.rollup_member_month (
-    program_id bigint NOT NULL,
-    month      date NOT NULL,
-    member_id  bigint NOT NULL,
-    PRIMARY KEY (program_id, month, member_id)
-);
-
--- Per program, enrolment month and activity month: the members of the cohort active in
--- that month (the month triangle of cohort_retention, ready to read).
+-- Per program, period kind, cohort (the member's enrolment period) and activity period:
+-- the members of the cohort active in it. The triangles of cohort_retention, ready to read.
 CREATE TABLE loyalty.rollup_cohort (
     program_id bigint NOT NULL,
+    period     text NOT NULL CHECK (period IN ('week', 'month', 'quarter', 'year')),
     cohort     date NOT NULL,
-    month      date NOT NULL,
+    bucket     date NOT NULL,
     members    bigint NOT NULL,
-    PRIMARY KEY (program_id, cohort, month)
+    PRIMARY KEY (program_id, period, cohort, bucket)
 );
 
 COMMENT ON TABLE loyalty.rollup_state IS
@@ -85,11 +90,13 @@ COMMENT ON TABLE loyalty.rollup_state IS
 COMMENT ON TABLE loyalty.rollup_day IS
     'per program and local day of business time: points issued, redeemed (net of reward_refund), expired '
     '(expire entries), reversed, adjusted out, purchases and spend (earn amounts minus refunded amounts)';
-COMMENT ON TABLE loyalty.rollup_member_day IS
-    'per program, local day and member with an earn or redeem entry that day: the purchases (earn entries)';
-COMMENT ON TABLE loyalty.rollup_member_month IS 'per program, local month and member with an earn or redeem in it';
+COMMENT ON TABLE loyalty.rollup_member_year IS
+    'per program, local year and member with activity: bitmaps of the days with an earn or redeem (active), '
+    'with at least one earn (buy1) and at least two (buy2), of the weeks starting in the year and of the months '
+    'with an earn or redeem';
 COMMENT ON TABLE loyalty.rollup_cohort IS
-    'per program, enrolment month and activity month (local): how many members of the cohort were active';
+    'per program, period (week, month, quarter, year), enrolment period and activity period (local): how many '
+    'members of the cohort were active';
 
 -- Roll up the entries the last run saw, once no transaction that could still add an entry
 -- below them is running. Idempotent: the high-water mark moves in the same transaction as
@@ -120,7 +127,8 @@ BEGIN
             EXECUTE $q$
             WITH b AS (
                 SELECT e.member_id, m.program_id, e.kind, e.points, e.amount,
-                       (e.at AT TIME ZONE p.timezone)::date AS day
+                       (e.at AT TIME ZONE p.timezone)::date AS day,
+                       m.enrolled_at AT TIME ZONE p.timezone AS enrolled
                   FROM loyalty.entry e
                   JOIN loyalty.member m ON m.id = e.member_id
                   JOIN loyalty.program p ON p.id = m.program_id
@@ -143,26 +151,65 @@ BEGIN
                        expired = r.expired + excluded.expired, reversed = r.reversed + excluded.reversed,
                        adjusted_out = r.adjusted_out + excluded.adjusted_out,
                        purchases = r.purchases + excluded.purchases, spend = r.spend + excluded.spend
-            ), member_days AS (
-                INSERT INTO loyalty.rollup_member_day AS r
-                SELECT b.program_id, b.day, b.member_id, count(*) FILTER (WHERE b.kind = 'earn')
+            ), act AS (
+                -- per member and local day with an earn or redeem: the purchases
+                SELECT b.program_id, b.member_id, b.day, b.enrolled, count(*) FILTER (WHERE b.kind = 'earn') AS k,
+                       date_trunc('year', b.day::timestamp)::date AS y,
+                       date_trunc('week', b.day::timestamp)::date AS w
                   FROM b WHERE b.kind IN ('earn', 'redeem')
-                 GROUP BY b.program_id, b.day, b.member_id
-                ON CONFLICT (program_id, day, member_id) DO UPDATE SET purchases = r.purchases + excluded.purchases
-            ), months AS (
-                INSERT INTO loyalty.rollup_member_month
-                SELECT DISTINCT b.program_id, date_trunc('month', b.day)::date, b.member_id
-                  FROM b WHERE b.kind IN ('earn', 'redeem')
-                ON CONFLICT DO NOTHING
-                RETURNING program_id, month, member_id
+                 GROUP BY b.program_id, b.member_id, b.day, b.enrolled
+            ), bits AS (
+                -- the batch's bits per member and year row (a week goes to the row of the
+                -- year its Monday is in)
+                SELECT x.program_id, x.year, x.member_id, bit_or(x.active) AS active, bit_or(x.buy1) AS buy1,
+                       bit_or(x.buy2) AS buy2, bit_or(x.weeks) AS weeks, bit_or(x.months) AS months
+                  FROM (SELECT a.program_id, a.y AS year, a.member_id,
+                               set_bit(B'0'::bit(366), a.day - a.y, 1) AS active,
+                               set_bit(B'0'::bit(366), a.day - a.y, CASE WHEN a.k >= 1 THEN 1 ELSE 0 END) AS buy1,
+                               set_bit(B'0'::bit(366), a.day - a.y, CASE WHEN a.k >= 2 THEN 1 ELSE 0 END) AS buy2,
+                               B'0'::bit(53) AS weeks,
+                               set_bit(B'0'::bit(12), extract(month FROM a.day)::int - 1, 1) AS months
+                          FROM act a
+                        UNION ALL
+                        SELECT a.program_id, date_trunc('year', a.w::timestamp)::date, a.member_id,
+                               B'0'::bit(366), B'0'::bit(366), B'0'::bit(366),
+                               set_bit(B'0'::bit(53), (a.w - date_trunc('year', a.w::timestamp)::date) / 7, 1),
+                               B'0'::bit(12)
+                          FROM act a) x
+                 GROUP BY x.program_id, x.year, x.member_id
+            ), years AS (
+                -- a day bought on in two batches has two purchases: buy2 gains old buy1 & new buy1
+                INSERT INTO loyalty.rollup_member_year AS r
+                SELECT * FROM bits
+                ON CONFLICT (program_id, year, member_id) DO UPDATE
+                   SET active = r.active | excluded.active, buy1 = r.buy1 | excluded.buy1,
+                       buy2 = r.buy2 | excluded.buy2 | (r.buy1 & excluded.buy1),
+                       weeks = r.weeks | excluded.weeks, months = r.months | excluded.months
+            ), pairs AS (
+                -- (member, period) pairs of the batch; the rows read here are the ones before
+                -- this statement's upsert (one snapshot), so a pair is new when its bits
+                -- were not set yet
+                SELECT DISTINCT a.program_id, a.member_id, a.enrolled, x.period, x.bucket
+                  FROM act a
+                 CROSS JOIN LATERAL (VALUES ('week', a.w),
+                                            ('month', date_trunc('month', a.day::timestamp)::date),
+                                            ('quarter', date_trunc('quarter', a.day::timestamp)::date),
+                                            ('year', a.y)) x(period, bucket)
             ), cohorts AS (
                 INSERT INTO loyalty.rollup_cohort AS r
-                SELECT x.program_id, date_trunc('month', m.enrolled_at AT TIME ZONE p.timezone)::date, x.month, count(*)
-                  FROM months x
-                  JOIN loyalty.member m ON m.id = x.member_id
-                  JOIN loyalty.program p ON p.id = x.program_id
-                 GROUP BY 1, 2, 3
-                ON CONFLICT (program_id, cohort, month) DO UPDATE SET members = r.members + excluded.members
+                SELECT x.program_id, x.period, date_trunc(x.period, x.enrolled)::date, x.bucket, count(*)
+                  FROM pairs x
+                 WHERE NOT EXISTS (
+                       SELECT FROM loyalty.rollup_member_year o
+                        WHERE o.program_id = x.program_id AND o.member_id = x.member_id
+                          AND o.year = date_trunc('year', x.bucket::timestamp)::date
+                          AND CASE x.period     -- the same test as cohort_retention's for the tail
+                              WHEN 'week' THEN get_bit(o.weeks, (x.bucket - o.year) / 7) = 1
+                              WHEN 'month' THEN get_bit(o.months, extract(month FROM x.bucket)::int - 1) = 1
+                              WHEN 'quarter' THEN substring(o.months FROM extract(month FROM x.bucket)::int FOR 3) <> B'000'
+                              ELSE o.months <> B'0'::bit(12) END)
+                 GROUP BY 1, 2, 3, 4
+                ON CONFLICT (program_id, period, cohort, bucket) DO UPDATE SET members = r.members + excluded.members
             )
             SELECT count(*) FROM b
             $q$ INTO n USING st.hwm, st.next_hwm;
@@ -196,8 +243,7 @@ AS $$
 BEGIN
     PERFORM FROM loyalty.rollup_state FOR UPDATE;
     DELETE FROM loyalty.rollup_day;
-    DELETE FROM loyalty.rollup_member_day;
-    DELETE FROM loyalty.rollup_member_month;
+    DELETE FROM loyalty.rollup_member_year;
     DELETE FROM loyalty.rollup_cohort;
     UPDATE loyalty.rollup_state SET hwm = 0, next_hwm = NULL, next_xmax = NULL, rolled_at = NULL;
 END

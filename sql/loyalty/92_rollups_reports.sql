@@ -145,16 +145,33 @@ BEGIN
         SELECT e.member_id, e.kind, e.points, e.amount
           FROM loyalty.entry e JOIN loyalty.member m ON m.id = e.member_id
          WHERE m.program_id = $1 AND e.id > $6 AND e.at >= $4 AND e.at < $5
+    ), years AS (
+        -- the rolled-up years the whole days d1 <= day < d2 touch, each with the mask of
+        -- those days (bit i = day i of the year)
+        SELECT g::date AS year,
+               (~B'0'::bit(366) >> b.lo) & ~(~B'0'::bit(366) >> b.hi) AS mask
+          FROM generate_series(
+                 (SELECT min(r.year) FROM loyalty.rollup_member_year r
+                   WHERE $7 AND r.program_id = $1
+                     AND ($8::date IS NULL OR r.year >= date_trunc('year', $8::timestamp)))::timestamp,
+                 (SELECT max(r.year) FROM loyalty.rollup_member_year r
+                   WHERE $7 AND r.program_id = $1 AND ($9::date IS NULL OR r.year < $9))::timestamp,
+                 interval '1 year') g
+         CROSS JOIN LATERAL (
+               SELECT CASE WHEN $8::date IS NULL THEN 0 ELSE least(366, greatest(0, $8 - g::date)) END AS lo,
+                      CASE WHEN $9::date IS NULL THEN 366 ELSE least(366, greatest(0, $9 - g::date)) END AS hi) b
     ), per_member AS (
         SELECT x.member_id, sum(x.purchases) AS purchases, bool_or(x.active) AS active
           FROM (SELECT e.member_id, count(*) FILTER (WHERE e.kind = 'earn') AS purchases,
                        bool_or(e.kind IN ('earn', 'redeem')) AS active
                   FROM e GROUP BY e.member_id
                 UNION ALL
-                SELECT r.member_id, r.purchases, true
-                  FROM loyalty.rollup_member_day r
-                 WHERE $7 AND r.program_id = $1
-                   AND ($8::date IS NULL OR r.day >= $8) AND ($9::date IS NULL OR r.day < $9)) x
+                -- the whole days: one row per member and year, the period's days as a mask;
+                -- bit_count(buy1) + bit_count(buy2) is the sum over days of min(purchases, 2)
+                SELECT r.member_id, bit_count(r.buy1 & y.mask) + bit_count(r.buy2 & y.mask), true
+                  FROM years y
+                  JOIN loyalty.rollup_member_year r ON r.program_id = $1 AND r.year = y.year
+                 WHERE (r.active & y.mask) <> B'0'::bit(366)) x
          GROUP BY x.member_id
     ), sums AS (
         SELECT sum(x.issued) AS issued, sum(x.redeemed) AS redeemed, sum(x.expired) AS expired,
@@ -258,8 +275,8 @@ BEGIN
     END IF;
     cur := date_trunc(cohort_retention.period, now() AT TIME ZONE p.timezone);
     -- Activity comes from the rollups (92_rollups.sql) for the entries up to the high-water
-    -- mark and from the ledger for the tail above it: months from rollup_cohort, ready
-    -- counted; quarters and years from rollup_member_month; weeks from rollup_member_day.
+    -- mark (rollup_cohort: every period kind, counted already) and from the ledger for the
+    -- tail above it.
     hwm := loyalty.report_hwm();
 
     RETURN QUERY EXECUTE $q$
@@ -274,30 +291,24 @@ BEGIN
           FROM loyalty.entry e JOIN loyalty.member m ON m.id = e.member_id
          WHERE m.program_id = $1 AND e.id > $4 AND e.kind IN ('earn', 'redeem')
     ), act AS (
-        -- months: the counted triangle plus the tail's pairs it does not hold yet
-        SELECT r.cohort::timestamp AS c, r.month::timestamp AS b, r.members AS n
+        -- the counted triangle, plus the tail's pairs the rollups do not hold yet (the
+        -- weeks/months bits of the member's row for the bucket's year; the same test as
+        -- run_rollups')
+        SELECT r.cohort::timestamp AS c, r.bucket::timestamp AS b, r.members AS n
           FROM loyalty.rollup_cohort r
-         WHERE $2 = 'month' AND $4 > 0 AND r.program_id = $1
+         WHERE $4 > 0 AND r.program_id = $1 AND r.period = $2
         UNION ALL
         SELECT mem.c, t.b, count(*)
           FROM tail t JOIN mem ON mem.id = t.member_id
-         WHERE $2 = 'month' AND NOT EXISTS (
-               SELECT FROM loyalty.rollup_member_month r
-                WHERE $4 > 0 AND r.program_id = $1 AND r.month = t.b::date AND r.member_id = t.member_id)
-         GROUP BY 1, 2
-        UNION ALL
-        -- weeks, quarters, years: distinct pairs over the rolled-up activity and the tail
-        SELECT mem.c, x.b, count(*)
-          FROM (SELECT r.member_id, date_trunc($2, r.day::timestamp) AS b
-                  FROM loyalty.rollup_member_day r
-                 WHERE $2 = 'week' AND $4 > 0 AND r.program_id = $1
-                UNION
-                SELECT r.member_id, date_trunc($2, r.month::timestamp)
-                  FROM loyalty.rollup_member_month r
-                 WHERE $2 IN ('quarter', 'year') AND $4 > 0 AND r.program_id = $1
-                UNION
-                SELECT t.member_id, t.b FROM tail t WHERE $2 <> 'month') x
-          JOIN mem ON mem.id = x.member_id
+         WHERE NOT EXISTS (
+               SELECT FROM loyalty.rollup_member_year o
+                WHERE $4 > 0 AND o.program_id = $1 AND o.member_id = t.member_id
+                  AND o.year = date_trunc('year', t.b)::date
+                  AND CASE $2
+                      WHEN 'week' THEN get_bit(o.weeks, (t.b::date - o.year) / 7) = 1
+                      WHEN 'month' THEN get_bit(o.months, extract(month FROM t.b)::int - 1) = 1
+                      WHEN 'quarter' THEN substring(o.months FROM extract(month FROM t.b)::int FOR 3) <> B'000'
+                      ELSE o.months <> B'0'::bit(12) END)
          GROUP BY 1, 2
     ), act_sum AS (
         SELECT a.c, a.b, sum(a.n)::bigint AS n FROM act a GROUP BY a.c, a.b

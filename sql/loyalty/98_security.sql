@@ -335,8 +335,7 @@ SELECT r.kind, r.object, r.roles::text[], r.definer, r.tenant_key, r.audit::text
     ('table', 'loyalty.audit', '{admin,report}', NULL, 'program_id_or_null', NULL),
     ('table', 'loyalty.rollup_state', '{}', NULL, NULL, NULL),       -- the high-water mark: through report_hwm()
     ('table', 'loyalty.rollup_day', '{admin,report}', NULL, 'program_id', NULL),
-    ('table', 'loyalty.rollup_member_day', '{admin,report}', NULL, 'program_id', NULL),
-    ('table', 'loyalty.rollup_member_month', '{admin,report}', NULL, 'program_id', NULL),
+    ('table', 'loyalty.rollup_member_year', '{admin,report}', NULL, 'program_id', NULL),
     ('table', 'loyalty.rollup_cohort', '{admin,report}', NULL, 'program_id', NULL),
     -- growth (89_growth.sql): events, birthdays, referrals, segments, offers
     ('function', 'loyalty.define_event(text, text, bigint, jsonb)', '{admin}', true, NULL, NULL),
