@@ -27,6 +27,12 @@
 -- appended in id order, and business time mostly follows it.
 CREATE INDEX entry_id_brin ON loyalty.entry USING brin (id) WITH (pages_per_range = 32);
 CREATE INDEX entry_at_brin ON loyalty.entry USING brin (at) WITH (pages_per_range = 32);
+-- liability's expiring points: the open lots expiring within 90 days, as a range. Lots are
+-- appended as points are earned and their expiry follows (earn time + the expiry months,
+-- or a fixed date), so the table is nearly in expires_at order; a B-tree on expires_at
+-- would put every new lot at its right edge (a hot spot on the earn path, which has none:
+-- the lot's primary key starts with member_id), a BRIN index costs the insert nothing.
+CREATE INDEX lot_expiry_brin ON loyalty.lot USING brin (expires_at) WITH (pages_per_range = 32);
 
 CREATE TABLE loyalty.rollup_state (
     singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -158,56 +164,89 @@ BEGIN
                        date_trunc('week', b.day::timestamp)::date AS w
                   FROM b WHERE b.kind IN ('earn', 'redeem')
                  GROUP BY b.program_id, b.member_id, b.day, b.enrolled
-            ), bits AS (
-                -- the batch's bits per member and year row (a week goes to the row of the
-                -- year its Monday is in)
-                SELECT x.program_id, x.year, x.member_id, bit_or(x.active) AS active, bit_or(x.buy1) AS buy1,
-                       bit_or(x.buy2) AS buy2, bit_or(x.weeks) AS weeks, bit_or(x.months) AS months
-                  FROM (SELECT a.program_id, a.y AS year, a.member_id,
-                               set_bit(B'0'::bit(366), a.day - a.y, 1) AS active,
-                               set_bit(B'0'::bit(366), a.day - a.y, CASE WHEN a.k >= 1 THEN 1 ELSE 0 END) AS buy1,
-                               set_bit(B'0'::bit(366), a.day - a.y, CASE WHEN a.k >= 2 THEN 1 ELSE 0 END) AS buy2,
-                               B'0'::bit(53) AS weeks,
-                               set_bit(B'0'::bit(12), extract(month FROM a.day)::int - 1, 1) AS months
+            ), words AS (
+                -- the batch's bits per member and year row, as 64-bit words: bit i of a
+                -- bitmap is bit 63 - i % 64 of word i / 64 (bit_or on bigint allocates
+                -- nothing per row; grouped by word first, then pivoted). A week goes to the
+                -- row of the year its Monday is in.
+                SELECT y.program_id, y.year, y.member_id, y.enrolled,
+                       bit_or(y.a) FILTER (WHERE y.wi = 0) AS a0,
+                       bit_or(y.a) FILTER (WHERE y.wi = 1) AS a1,
+                       bit_or(y.a) FILTER (WHERE y.wi = 2) AS a2,
+                       bit_or(y.a) FILTER (WHERE y.wi = 3) AS a3,
+                       bit_or(y.a) FILTER (WHERE y.wi = 4) AS a4,
+                       bit_or(y.a) FILTER (WHERE y.wi = 5) AS a5,
+                       bit_or(y.b) FILTER (WHERE y.wi = 0) AS b0,
+                       bit_or(y.b) FILTER (WHERE y.wi = 1) AS b1,
+                       bit_or(y.b) FILTER (WHERE y.wi = 2) AS b2,
+                       bit_or(y.b) FILTER (WHERE y.wi = 3) AS b3,
+                       bit_or(y.b) FILTER (WHERE y.wi = 4) AS b4,
+                       bit_or(y.b) FILTER (WHERE y.wi = 5) AS b5,
+                       bit_or(y.c) FILTER (WHERE y.wi = 0) AS c0,
+                       bit_or(y.c) FILTER (WHERE y.wi = 1) AS c1,
+                       bit_or(y.c) FILTER (WHERE y.wi = 2) AS c2,
+                       bit_or(y.c) FILTER (WHERE y.wi = 3) AS c3,
+                       bit_or(y.c) FILTER (WHERE y.wi = 4) AS c4,
+                       bit_or(y.c) FILTER (WHERE y.wi = 5) AS c5,
+                       coalesce(bit_or(y.wk), 0) AS wk,
+                       coalesce(bit_or(y.mo), 0) AS mo
+                  FROM (SELECT a.program_id, a.y AS year, a.member_id, a.enrolled, (a.day - a.y) / 64 AS wi,
+                               bit_or(1::bigint << (63 - (a.day - a.y) % 64)) AS a,
+                               bit_or(1::bigint << (63 - (a.day - a.y) % 64)) FILTER (WHERE a.k >= 1) AS b,
+                               bit_or(1::bigint << (63 - (a.day - a.y) % 64)) FILTER (WHERE a.k >= 2) AS c,
+                               NULL::bigint AS wk,
+                               bit_or(1::bigint << (64 - extract(month FROM a.day)::int)) AS mo
                           FROM act a
+                         GROUP BY 1, 2, 3, 4, 5
                         UNION ALL
-                        SELECT a.program_id, date_trunc('year', a.w::timestamp)::date, a.member_id,
-                               B'0'::bit(366), B'0'::bit(366), B'0'::bit(366),
-                               set_bit(B'0'::bit(53), (a.w - date_trunc('year', a.w::timestamp)::date) / 7, 1),
-                               B'0'::bit(12)
-                          FROM act a) x
-                 GROUP BY x.program_id, x.year, x.member_id
+                        SELECT a.program_id, date_trunc('year', a.w::timestamp)::date, a.member_id, a.enrolled, -1,
+                               NULL, NULL, NULL,
+                               bit_or(1::bigint << (63 - (a.w - date_trunc('year', a.w::timestamp)::date) / 7)), NULL
+                          FROM act a
+                         GROUP BY 1, 2, 3, 4) y
+                 GROUP BY y.program_id, y.year, y.member_id, y.enrolled
+            ), bits AS (
+                -- with the row's bits before this run (this statement's snapshot: the upsert
+                -- below is not visible here), as words too
+                SELECT x.*, coalesce(o.weeks::bit(64)::bigint, 0) AS old_wk, coalesce(o.months::bit(64)::bigint, 0) AS old_mo
+                  FROM words x
+                  LEFT JOIN loyalty.rollup_member_year o
+                    ON o.program_id = x.program_id AND o.year = x.year AND o.member_id = x.member_id
             ), years AS (
-                -- a day bought on in two batches has two purchases: buy2 gains old buy1 & new buy1
+                -- a day bought on in two runs has two purchases: buy2 gains old buy1 & new buy1
                 INSERT INTO loyalty.rollup_member_year AS r
-                SELECT * FROM bits
+                SELECT x.program_id, x.year, x.member_id,
+                       (coalesce(x.a0, 0)::bit(64) || coalesce(x.a1, 0)::bit(64) || coalesce(x.a2, 0)::bit(64) || coalesce(x.a3, 0)::bit(64) || coalesce(x.a4, 0)::bit(64) || coalesce(x.a5, 0)::bit(64))::bit(366),
+                       (coalesce(x.b0, 0)::bit(64) || coalesce(x.b1, 0)::bit(64) || coalesce(x.b2, 0)::bit(64) || coalesce(x.b3, 0)::bit(64) || coalesce(x.b4, 0)::bit(64) || coalesce(x.b5, 0)::bit(64))::bit(366),
+                       (coalesce(x.c0, 0)::bit(64) || coalesce(x.c1, 0)::bit(64) || coalesce(x.c2, 0)::bit(64) || coalesce(x.c3, 0)::bit(64) || coalesce(x.c4, 0)::bit(64) || coalesce(x.c5, 0)::bit(64))::bit(366),
+                       x.wk::bit(64)::bit(53), x.mo::bit(64)::bit(12)
+                  FROM bits x
                 ON CONFLICT (program_id, year, member_id) DO UPDATE
                    SET active = r.active | excluded.active, buy1 = r.buy1 | excluded.buy1,
                        buy2 = r.buy2 | excluded.buy2 | (r.buy1 & excluded.buy1),
                        weeks = r.weeks | excluded.weeks, months = r.months | excluded.months
             ), pairs AS (
-                -- (member, period) pairs of the batch; the rows read here are the ones before
-                -- this statement's upsert (one snapshot), so a pair is new when its bits
-                -- were not set yet
-                SELECT DISTINCT a.program_id, a.member_id, a.enrolled, x.period, x.bucket
-                  FROM act a
-                 CROSS JOIN LATERAL (VALUES ('week', a.w),
-                                            ('month', date_trunc('month', a.day::timestamp)::date),
-                                            ('quarter', date_trunc('quarter', a.day::timestamp)::date),
-                                            ('year', a.y)) x(period, bucket)
+                -- the (member, period) pairs this run makes active: a week or month bit not
+                -- set before; a quarter or year with activity now and none before
+                SELECT x.program_id, x.enrolled, 'week' AS period,
+                       x.year + (8 - extract(isodow FROM x.year)::int) % 7 + 7 * i AS bucket
+                  FROM bits x CROSS JOIN generate_series(0, 52) i
+                 WHERE x.wk & ~x.old_wk & (1::bigint << (63 - i)) <> 0
+                UNION ALL
+                SELECT x.program_id, x.enrolled, 'month', (x.year + make_interval(months => i))::date
+                  FROM bits x CROSS JOIN generate_series(0, 11) i
+                 WHERE x.mo <> 0 AND x.mo & ~x.old_mo & (1::bigint << (63 - i)) <> 0
+                UNION ALL
+                SELECT x.program_id, x.enrolled, 'quarter', (x.year + make_interval(months => 3 * q))::date
+                  FROM bits x CROSS JOIN generate_series(0, 3) q
+                 WHERE x.mo & (7::bigint << (61 - 3 * q)) <> 0 AND x.old_mo & (7::bigint << (61 - 3 * q)) = 0
+                UNION ALL
+                SELECT x.program_id, x.enrolled, 'year', x.year
+                  FROM bits x WHERE x.mo <> 0 AND x.old_mo = 0
             ), cohorts AS (
                 INSERT INTO loyalty.rollup_cohort AS r
                 SELECT x.program_id, x.period, date_trunc(x.period, x.enrolled)::date, x.bucket, count(*)
                   FROM pairs x
-                 WHERE NOT EXISTS (
-                       SELECT FROM loyalty.rollup_member_year o
-                        WHERE o.program_id = x.program_id AND o.member_id = x.member_id
-                          AND o.year = date_trunc('year', x.bucket::timestamp)::date
-                          AND CASE x.period     -- the same test as cohort_retention's for the tail
-                              WHEN 'week' THEN get_bit(o.weeks, (x.bucket - o.year) / 7) = 1
-                              WHEN 'month' THEN get_bit(o.months, extract(month FROM x.bucket)::int - 1) = 1
-                              WHEN 'quarter' THEN substring(o.months FROM extract(month FROM x.bucket)::int FOR 3) <> B'000'
-                              ELSE o.months <> B'0'::bit(12) END)
                  GROUP BY 1, 2, 3, 4
                 ON CONFLICT (program_id, period, cohort, bucket) DO UPDATE SET members = r.members + excluded.members
             )

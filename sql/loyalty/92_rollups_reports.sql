@@ -7,10 +7,12 @@
 --
 -- At scale (issue 7) the balances come from the member rows, which are exact until the
 -- member's next_transition_at: only members with a transition due (not yet swept) or a
--- debt are classified lot by lot, through member_summary. The expiring points come from the
--- open lots of the members whose next transition falls within 90 days (member_due index,
--- then lot_live): a lot that expires sooner than its member's next transition cannot exist,
--- since next_transition_at is the earliest release or expiry of the member's lots.
+-- debt are classified lot by lot, through member_summary. The expiring points of lots with
+-- an expiry instant come from a range scan of lot_expiry_brin, a BRIN index on lot.expires_at
+-- (92_rollups.sql); those of inactivity expiry (computed from the member's last activity)
+-- from the open lots of the members whose next transition falls within 90 days (member_due
+-- index, then lot_live): a lot that expires sooner than its member's next transition
+-- cannot exist, since next_transition_at is the earliest release or expiry of its lots.
 CREATE VIEW loyalty.liability AS
 WITH owing AS (
     -- members whose row is not exact now, or who owe points (debt lots are few: lot_debt)
@@ -33,22 +35,35 @@ WITH owing AS (
     SELECT b.program_id, sum(b.a) AS a, sum(b.p) AS p, sum(b.debt) AS debt
       FROM balances b GROUP BY b.program_id
 ), expiring AS (
-    SELECT m.program_id,
-           coalesce(sum(l.remaining) FILTER (WHERE x.expiry <= now() + interval '30 days'), 0) AS exp30,
-           coalesce(sum(l.remaining) FILTER (WHERE x.expiry <= now() + interval '60 days'), 0) AS exp60,
-           coalesce(sum(l.remaining), 0) AS exp90
-      FROM loyalty.member m
-      JOIN loyalty.program pp ON pp.id = m.program_id
-      JOIN loyalty.lot l ON l.member_id = m.id
-     CROSS JOIN LATERAL (
-           SELECT coalesce(l.expires_at,
-                           CASE WHEN pp.expiry_policy = 'inactivity'
-                                THEN loyalty.add_months_local(m.last_activity_at, pp.expiry_months, pp.timezone)
-                           END) AS expiry) x
-     WHERE m.next_transition_at <= now() + interval '90 days'
-       AND l.state <> 'x' AND l.remaining <> 0 AND l.points > 0
-       AND x.expiry > now() AND x.expiry <= now() + interval '90 days'
-     GROUP BY m.program_id
+    SELECT x.program_id, sum(x.exp30) AS exp30, sum(x.exp60) AS exp60, sum(x.exp90) AS exp90
+      FROM (-- lots with an expiry instant of their own: a range of lot_expiry_brin
+            SELECT m.program_id,
+                   coalesce(sum(l.remaining) FILTER (WHERE l.expires_at <= now() + interval '30 days'), 0) AS exp30,
+                   coalesce(sum(l.remaining) FILTER (WHERE l.expires_at <= now() + interval '60 days'), 0) AS exp60,
+                   coalesce(sum(l.remaining), 0) AS exp90
+              FROM loyalty.lot l
+              JOIN loyalty.member m ON m.id = l.member_id
+             WHERE l.expires_at > now() AND l.expires_at <= now() + interval '90 days'
+               AND l.state <> 'x' AND l.remaining <> 0 AND l.points > 0
+             GROUP BY m.program_id
+            UNION ALL
+            -- inactivity expiry (no expires_at: the member's last activity decides): the
+            -- lots of the members whose next transition is within 90 days (member_due)
+            SELECT m.program_id,
+                   coalesce(sum(l.remaining) FILTER (WHERE x.expiry <= now() + interval '30 days'), 0),
+                   coalesce(sum(l.remaining) FILTER (WHERE x.expiry <= now() + interval '60 days'), 0),
+                   coalesce(sum(l.remaining), 0)
+              FROM loyalty.member m
+              JOIN loyalty.program pp ON pp.id = m.program_id
+              JOIN loyalty.lot l ON l.member_id = m.id
+             CROSS JOIN LATERAL (
+                   SELECT loyalty.add_months_local(m.last_activity_at, pp.expiry_months, pp.timezone) AS expiry) x
+             WHERE pp.expiry_policy = 'inactivity' AND l.expires_at IS NULL
+               AND m.next_transition_at <= now() + interval '90 days'
+               AND l.state <> 'x' AND l.remaining <> 0 AND l.points > 0
+               AND x.expiry > now() AND x.expiry <= now() + interval '90 days'
+             GROUP BY m.program_id) x
+     GROUP BY x.program_id
 )
 SELECT p.code AS program,
        coalesce(t.a, 0)::bigint AS available_points,
