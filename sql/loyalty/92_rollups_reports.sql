@@ -96,6 +96,8 @@ CREATE FUNCTION loyalty.program_kpis(program text, from_at timestamptz, to_at ti
                    points_reversed bigint, points_adjusted_out bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    SET jit = off                 -- compiling the query costs about a second, more than it saves
+    SET work_mem = '128MB'        -- the per-member counts: one hash entry per active member
 AS $$
 DECLARE
     p        loyalty.program;
@@ -160,9 +162,10 @@ BEGIN
         SELECT e.member_id, e.kind, e.points, e.amount
           FROM loyalty.entry e JOIN loyalty.member m ON m.id = e.member_id
          WHERE m.program_id = $1 AND e.id > $6 AND e.at >= $4 AND e.at < $5
-    ), years AS (
+    ), years AS MATERIALIZED (
         -- the rolled-up years the whole days d1 <= day < d2 touch, each with the mask of
-        -- those days (bit i = day i of the year)
+        -- those days (bit i = day i of the year); materialized, or the planner computes the
+        -- mask again for every member row
         SELECT g::date AS year,
                (~B'0'::bit(366) >> b.lo) & ~(~B'0'::bit(366) >> b.hi) AS mask
           FROM generate_series(
@@ -183,10 +186,14 @@ BEGIN
                 UNION ALL
                 -- the whole days: one row per member and year, the period's days as a mask;
                 -- bit_count(buy1) + bit_count(buy2) is the sum over days of min(purchases, 2)
-                SELECT r.member_id, bit_count(r.buy1 & y.mask) + bit_count(r.buy2 & y.mask), true
+                SELECT r.member_id, r.purchases, true
                   FROM years y
-                  JOIN loyalty.rollup_member_year r ON r.program_id = $1 AND r.year = y.year
-                 WHERE (r.active & y.mask) <> B'0'::bit(366)) x
+                 CROSS JOIN LATERAL (
+                       -- per year: the index range of that year's rows only
+                       SELECT r.member_id, bit_count(r.buy1 & y.mask) + bit_count(r.buy2 & y.mask) AS purchases
+                         FROM loyalty.rollup_member_year r
+                        WHERE r.program_id = $1 AND r.year = y.year
+                          AND (r.active & y.mask) <> B'0'::bit(366)) r) x
          GROUP BY x.member_id
     ), sums AS (
         SELECT sum(x.issued) AS issued, sum(x.redeemed) AS redeemed, sum(x.expired) AS expired,
@@ -268,6 +275,7 @@ CREATE FUNCTION loyalty.cohort_retention(program text, period text DEFAULT 'mont
                    active_members bigint, retention numeric)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    SET jit = off                 -- compiling the query costs about a second, more than it saves
 AS $$
 DECLARE
     p    loyalty.program;
