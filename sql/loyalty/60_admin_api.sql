@@ -21,12 +21,16 @@ CREATE TYPE loyalty.receipt AS (
 -- freshly installed, never-analysed table the planner would pick sequential
 -- scans and keep them in the cached plan, so a bulk import (a million enrolls
 -- in one statement) would grow quadratically. Every query they run has an index.
+-- They carry SET jit = off too: a query whose only path is a disabled sequential
+-- scan (a few small catalog-like tables) is costed above jit_above_cost, and
+-- JIT-compiling it took up to a second on every call.
 
 CREATE FUNCTION loyalty.create_program(code text, name text, settings jsonb DEFAULT '{}')
     RETURNS bigint
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_create_program'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.create_program(text, text, jsonb) IS
     'create a loyalty program; settings are validated (unknown keys are an error)';
 
@@ -35,7 +39,8 @@ CREATE FUNCTION loyalty.add_tier(program text, code text, name text, threshold n
     RETURNS bigint
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_add_tier'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.add_tier(text, text, text, numeric, numeric, jsonb) IS
     'add a tier to a program; the tier with threshold 0 is the base tier';
 
@@ -54,7 +59,8 @@ CREATE FUNCTION loyalty.enroll(program text, external_ref text, at timestamptz D
     RETURNS bigint
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_enroll'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.enroll(text, text, timestamptz, text) IS
     'enroll a member; idempotent on (program, external_ref)';
 
@@ -62,6 +68,7 @@ CREATE FUNCTION loyalty.member_id(program text, external_ref text) RETURNS bigin
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
     SET enable_seqscan = off
+    SET jit = off
 AS $$
 DECLARE
     pid bigint;

@@ -7,7 +7,8 @@ CREATE FUNCTION loyalty.earn(member bigint, amount numeric, idempotency_key text
     RETURNS loyalty.receipt
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_earn'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.earn(bigint, numeric, text, timestamptz, jsonb) IS
     'credit points for a purchase of `amount`';
 
@@ -16,7 +17,8 @@ CREATE FUNCTION loyalty.award(member bigint, points bigint, reason text, idempot
     RETURNS loyalty.receipt
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_award'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.award(bigint, bigint, text, text, timestamptz) IS
     'credit bonus points that are not tied to a purchase';
 
@@ -25,7 +27,8 @@ CREATE FUNCTION loyalty.redeem(member bigint, points bigint, idempotency_key tex
     RETURNS loyalty.receipt
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_redeem'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.redeem(bigint, bigint, text, timestamptz, text) IS
     'spend available points, soonest-expiring lots first';
 
@@ -34,7 +37,8 @@ CREATE FUNCTION loyalty.reverse(member bigint, original_key text, amount numeric
     RETURNS loyalty.receipt
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_reverse'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.reverse(bigint, text, numeric, text, timestamptz) IS
     'take back the points of a refunded (part of a) purchase';
 
@@ -43,7 +47,8 @@ CREATE FUNCTION loyalty.adjust(member bigint, points bigint, reason text, idempo
     RETURNS loyalty.receipt
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_adjust'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.adjust(bigint, bigint, text, text, timestamptz) IS
     'manual correction by staff (positive or negative); reason required';
 
@@ -52,7 +57,8 @@ CREATE FUNCTION loyalty.transfer(from_member bigint, to_member bigint, points bi
     RETURNS loyalty.receipt
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_transfer'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.transfer(bigint, bigint, bigint, text, timestamptz) IS
     'move available points between members of one program; lots keep their expiry';
 

@@ -6,7 +6,8 @@ CREATE FUNCTION loyalty.run_maintenance(now timestamptz DEFAULT now(), max_membe
     RETURNS jsonb
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_run_maintenance'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.run_maintenance(timestamptz, integer) IS
     'release pending points and expire due lots for members due by `now`';
 

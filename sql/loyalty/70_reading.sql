@@ -15,6 +15,7 @@ CREATE FUNCTION loyalty.balance(member bigint, at timestamptz DEFAULT now())
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
     SET enable_seqscan = off
+    SET jit = off
 AS $$
 DECLARE
     m        loyalty.member;
@@ -109,6 +110,7 @@ CREATE FUNCTION loyalty.statement(member bigint, from_at timestamptz DEFAULT '-i
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
     SET enable_seqscan = off
+    SET jit = off
 AS $$
 BEGIN
     IF statement.member IS NULL THEN

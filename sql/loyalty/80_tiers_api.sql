@@ -7,7 +7,8 @@ CREATE FUNCTION loyalty.set_tier(member bigint, tier_code text, until timestampt
     RETURNS text
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_set_tier'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.set_tier(bigint, text, timestamptz, text, timestamptz) IS
     'pin a member''s tier until a date (status match, VIP); audited in tier_change';
 
@@ -75,7 +76,8 @@ CREATE FUNCTION loyalty.subscribe(member bigint, plan text, idempotency_key text
     RETURNS loyalty.receipt
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_subscribe'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.subscribe(bigint, text, text, timestamptz) IS
     'buy a membership plan: its tier holds for the paid period';
 
@@ -83,7 +85,8 @@ CREATE FUNCTION loyalty.renew(member bigint, idempotency_key text, at timestampt
     RETURNS loyalty.receipt
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_renew'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.renew(bigint, text, timestamptz) IS
     'pay for one more period of the member''s plan (from its end, or from `at` if it lapsed)';
 
@@ -91,7 +94,8 @@ CREATE FUNCTION loyalty.cancel_subscription(member bigint, at timestamptz DEFAUL
     RETURNS timestamptz
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_cancel_subscription'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.cancel_subscription(bigint, timestamptz) IS
     'stop renewing; returns when the paid period (and the granted tier) ends';
 
@@ -101,6 +105,7 @@ CREATE FUNCTION loyalty.tier_history(member bigint)
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
     SET enable_seqscan = off
+    SET jit = off
 AS $$
 BEGIN
     IF tier_history.member IS NULL THEN
@@ -145,6 +150,7 @@ CREATE FUNCTION loyalty.tier_progress(member bigint, at timestamptz DEFAULT now(
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
     SET enable_seqscan = off
+    SET jit = off
 AS $$
 DECLARE
     mt  loyalty.member_tiers;

@@ -143,7 +143,8 @@ CREATE FUNCTION loyalty.redeem_reward(member bigint, reward_code text, idempoten
     RETURNS loyalty.voucher_receipt
     LANGUAGE c VOLATILE SECURITY DEFINER AS 'MODULE_PATHNAME', 'loyalty_redeem_reward'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.redeem_reward(bigint, text, text, timestamptz) IS
     'spend points on a reward: debit, take one from stock and issue a signed voucher, atomically';
 
@@ -153,7 +154,8 @@ CREATE FUNCTION loyalty.check_voucher(code text, at timestamptz DEFAULT now())
                    used_at timestamptz, cancelled_at timestamptz)
     LANGUAGE c STABLE SECURITY DEFINER AS 'MODULE_PATHNAME', 'loyalty_check_voucher'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.check_voucher(text, timestamptz) IS
     'is a code valid, for what, expired, used? status valid/used/expired/cancelled/malformed/mistyped/forged/revoked';
 
@@ -162,7 +164,8 @@ CREATE FUNCTION loyalty.use_voucher(code text, idempotency_key text, at timestam
                    replayed boolean)
     LANGUAGE c VOLATILE SECURITY DEFINER AS 'MODULE_PATHNAME', 'loyalty_use_voucher'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.use_voucher(text, text, timestamptz) IS
     'spend a voucher exactly once (a retry with the same key replays; another use is LY095)';
 
@@ -171,14 +174,16 @@ CREATE FUNCTION loyalty.cancel_voucher(code text, idempotency_key text, at times
     RETURNS loyalty.receipt
     LANGUAGE c VOLATILE SECURITY DEFINER AS 'MODULE_PATHNAME', 'loyalty_cancel_voucher'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.cancel_voucher(text, text, timestamptz, text) IS
     'cancel an unused voucher: the points come back (entry reward_refund) and the stock';
 
 CREATE FUNCTION loyalty.rotate_voucher_key() RETURNS integer
     LANGUAGE c VOLATILE SECURITY DEFINER AS 'MODULE_PATHNAME', 'loyalty_rotate_voucher_key'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.rotate_voucher_key() IS
     'new signing key for new vouchers; codes signed with older keys stay valid until they expire';
 
@@ -206,21 +211,24 @@ CREATE FUNCTION loyalty.voucher_bundle(program text, store text, at timestamptz 
     RETURNS jsonb
     LANGUAGE c STABLE SECURITY DEFINER AS 'MODULE_PATHNAME', 'loyalty_voucher_bundle'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.voucher_bundle(text, text, timestamptz) IS
     'offline verification for one store: a derived store key and a tag per outstanding voucher';
 
 CREATE FUNCTION loyalty.voucher_code(voucher_id bigint, key_id integer DEFAULT NULL) RETURNS text
     LANGUAGE c STABLE SECURITY DEFINER AS 'MODULE_PATHNAME', 'loyalty_voucher_code'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.voucher_code(bigint, integer) IS
     'the code of a voucher id under a key (owner only: support and tests)';
 
 CREATE FUNCTION loyalty.voucher_codes(first_id bigint, n integer, key_id integer) RETURNS text[]
     LANGUAGE c STABLE SECURITY DEFINER AS 'MODULE_PATHNAME', 'loyalty_voucher_codes'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.voucher_codes(bigint, integer, integer) IS
     'the codes of n consecutive voucher ids under a key (owner only: tests of the code space)';
 

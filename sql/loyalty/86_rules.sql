@@ -72,7 +72,8 @@ CREATE FUNCTION loyalty.reverse_lines(member bigint, original_key text, lines js
     RETURNS loyalty.receipt
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_reverse_lines'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.reverse_lines(bigint, text, jsonb, text, timestamptz) IS
     'refund lines of a basket purchase: [{"line": N, "qty": Q}]; takes back exactly those lines'' points';
 

@@ -63,7 +63,8 @@ CREATE FUNCTION loyalty.partner_redeem(member bigint, points bigint, partner tex
     RETURNS loyalty.receipt
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_partner_redeem'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.partner_redeem(bigint, bigint, text, text, timestamptz, text) IS
     'spend points at a partner (a redeem entry the partner is owed for)';
 

@@ -120,7 +120,8 @@ CREATE FUNCTION loyalty.record_event(member bigint, event text, idempotency_key 
     RETURNS loyalty.event_receipt
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_record_event'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.record_event(bigint, text, text, timestamptz) IS
     'award an event''s points to a member, within its frequency limit (points 0, awarded false past it)';
 
@@ -157,7 +158,8 @@ CREATE FUNCTION loyalty.set_birthday(member bigint, birth_date date, at timestam
     RETURNS void
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_set_birthday'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.set_birthday(bigint, date, timestamptz) IS
     'set a member''s birth date: the program''s birthday event is paid by run_maintenance once a year';
 

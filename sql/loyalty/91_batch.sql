@@ -20,6 +20,7 @@ CREATE FUNCTION loyalty.earn_batch(purchases regclass)
     RETURNS SETOF loyalty.batch_receipt
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_earn_batch'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.earn_batch(regclass) IS
     'earn for every row of a purchases table (member, amount, idempotency_key[, at][, attrs]), in member order; one transaction';

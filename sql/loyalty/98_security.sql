@@ -188,7 +188,8 @@ COMMENT ON VIEW loyalty.audit_log IS
 CREATE FUNCTION loyalty.anonymise_member(member bigint, reason text) RETURNS boolean
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'loyalty_anonymise_member'
     SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off;
+    SET enable_seqscan = off
+    SET jit = off;
 COMMENT ON FUNCTION loyalty.anonymise_member(bigint, text) IS
     'erase who a member is (external_ref, referral code and link, personal attributes); the ledger stays; '
     'true when done now, false when already done (audited)';

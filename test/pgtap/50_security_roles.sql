@@ -3,7 +3,7 @@
 -- pins its search_path; nobody but the owner writes a table or reads a key.
 -- Then the three roles, used for real.
 BEGIN;
-SELECT plan(45);
+SELECT plan(46);
 
 -- Every function and procedure the extension owns (pg_depend deptype 'e').
 CREATE TEMP VIEW ext_fn AS
@@ -54,6 +54,9 @@ SELECT is_empty($$SELECT sig FROM ext_fn
 SELECT is((SELECT prokind::text || coalesce(array_length(proconfig, 1), 0) FROM ext_fn
             WHERE sig = 'loyalty.maintain(timestamp with time zone,integer)'),
           'p0', 'the one exception is the procedure maintain (it commits, so it cannot have SET; it qualifies its operators)');
+SELECT is_empty($$SELECT sig FROM ext_fn
+                   WHERE proconfig @> ARRAY['enable_seqscan=off'] AND NOT proconfig @> ARRAY['jit=off']$$,
+                'every function that disables sequential scans also disables JIT (a disabled scan is costed above jit_above_cost)');
 SELECT is_empty($$SELECT sig FROM ext_fn WHERE prosecdef AND prokind = 'p'$$, 'no procedure is SECURITY DEFINER');
 SELECT is_empty($$SELECT f.sig FROM ext_fn f JOIN rules r ON r.oid = f.oid WHERE f.prosecdef IS DISTINCT FROM r.definer$$,
                 'each function is SECURITY DEFINER exactly when classified so');
