@@ -273,6 +273,7 @@ SELECT r.kind, r.object, r.roles::text[], r.definer, r.tenant_key, r.audit::text
     ('function', 'loyalty.engagement_member(bigint)', '{admin,app}', false, NULL, NULL),
     -- reports: report (and admin)
     ('function', 'loyalty.report_program(text)', '{admin,report}', false, NULL, NULL),
+    ('function', 'loyalty.liability_rows()', '{admin,report}', false, NULL, NULL),
     ('function', 'loyalty.program_kpis(text, timestamptz, timestamptz)', '{admin,report}', false, NULL, NULL),
     ('function', 'loyalty.cohort_retention(text, text)', '{admin,report}', false, NULL, NULL),
     ('function', 'loyalty.member_value(text, numeric)', '{admin,report}', false, NULL, NULL),
