@@ -86,11 +86,9 @@ static LyQuery q_insert_lot = {
 	{INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, CHAROID}, NULL};
 
 void
-ly_write_lot(Member *m, int64 entry_id, NewLot *lot)
+ly_lot_values(Member *m, int64 entry_id, NewLot *lot, Datum *v, char *n)
 {
-	Datum		v[8];
-	char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
+	memset(n, ' ', 8);
 	v[0] = Int64GetDatum(m->id);
 	v[1] = Int64GetDatum(entry_id);
 	v[2] = TimestampTzGetDatum(lot->at);
@@ -101,6 +99,15 @@ ly_write_lot(Member *m, int64 entry_id, NewLot *lot)
 	v[6] = Int64GetDatum(lot->source_lot);
 	n[6] = lot->source_lot ? ' ' : 'n';
 	v[7] = CharGetDatum(lot->state);
+}
+
+void
+ly_write_lot(Member *m, int64 entry_id, NewLot *lot)
+{
+	Datum		v[8];
+	char		n[8];
+
+	ly_lot_values(m, entry_id, lot, v, n);
 	if (!(ly_batch_active && ly_batch_defer_lot(m->id, v, n)))
 		ly_run(&q_insert_lot, v, n, 0);
 }

@@ -21,6 +21,8 @@ _PG_init(void)
 	ly_tenancy_init();
 	/* the maintenance worker's settings (and the worker, when preloaded) */
 	ly_bgworker_init();
+	/* the switch of run_maintenance's set-based expiry pass */
+	ly_expiry_batch_init();
 }
 
 static void

@@ -225,7 +225,10 @@ extern Program *ly_program_unchecked(int64 program_id);	/* cache.c: no tenant ch
 extern int64 ly_program_by_code(const char *code);	/* LY001 if unknown or not the caller's */
 extern Member *ly_lock_member(int64 member_id, Program *known);
 extern Member *ly_try_lock_member(int64 member_id, Program *known);
+extern Member *ly_lock_member_key(int64 member_id, const char *key, bool *key_unused);
+extern void ly_note_member_locked(int64 member_id);
 extern void ly_save_member(Member *m);
+extern void ly_member_save_values(Member *m, Datum *v, char *n);	/* q_save_member's $1..$25 */
 #define LY_MEMBER_COLUMNS 25	/* what lock_member reads (programs.c MEMBER_COLUMNS) */
 extern Member *ly_member_from_columns(int64 member_id, Datum *c, bool *cn, Program *known);
 extern const char *ly_tier_code(Member *m);
@@ -235,7 +238,7 @@ typedef struct LyQuery
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[26];
+	Oid			argtypes[48];	/* operations.c q_write_credit has 48 */
 	SPIPlanPtr	plan;
 } LyQuery;
 
@@ -321,12 +324,17 @@ typedef struct NewLot
 extern bool ly_lot_expiry(Program *p, TimestampTz available_at, TimestampTz *expires_at);
 extern void ly_credit(Member *m, NewLot *lot);
 extern void ly_write_lot(Member *m, int64 entry_id, NewLot *lot);
+extern void ly_lot_values(Member *m, int64 entry_id, NewLot *lot, Datum *v, char *n);	/* q_insert_lot's $1..$8 */
 extern void ly_note_transition(Member *m, TimestampTz t);
 extern void ly_note_activity(Member *m, TimestampTz at);
 extern int64 ly_draw_from_lot(Member *m, int64 lot_id, int64 want, DrawList *dl);
 extern int64 ly_draw_available(Member *m, int64 want, int64 skip_lot, TimestampTz at, DrawList *dl);
 extern void ly_write_draws(Member *m, int64 entry_id, TimestampTz at, DrawList *dl);
 extern void ly_sweep(Member *m, TimestampTz t, SweepStats *st);
+/* expiry_batch.c: run_maintenance's set-based pass over members with only plain expiries due */
+extern int64 ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st);
+extern void ly_expiry_batch_init(void);	/* _PG_init: loyalty.set_based_expiry */
+extern void ly_maintenance_rollups(void);	/* run_rollups, at most every 10 s per session */
 
 /* ---- ledger entries (operations.c) ---- */
 typedef struct EntryRow
@@ -366,6 +374,8 @@ typedef struct Op
 	const char *kind;
 	char	   *key;
 	Jsonb	   *request;		/* the arguments a replay must match */
+	Numeric		earn_amount;	/* earn: request built from these when needed */
+	Jsonb	   *earn_attrs;
 	TimestampTz at;
 	Member	   *m;
 	Receipt		r;

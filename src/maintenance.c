@@ -47,9 +47,19 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 				 errmsg("max_members must be positive")));
 
 	SPI_connect();
+
+	/*
+	 * Roll the ledger up for the reports (92_rollups.sql) before locking any
+	 * member: its cost grows with everything written since the last run, and
+	 * no member row should wait for it (expiry_batch.c: at most every 10 s).
+	 */
+	ly_maintenance_rollups();
+
+	/* plain expiries first, set-based (expiry_batch.c); what it swept is no longer due */
+	done = ly_expiry_pass(now, limit, &st);
 	v[0] = TimestampTzGetDatum(now);
-	v[1] = Int64GetDatum(limit);
-	n = ly_run(&q_due_members, v, NULL, 0);
+	v[1] = Int64GetDatum(limit - done);
+	n = (int64) done < limit ? ly_run(&q_due_members, v, NULL, 0) : 0;
 	ids = palloc(sizeof(int64) * (n > 0 ? n : 1));
 	for (i = 0; i < n; i++)
 		ids[i] = ly_get_int64(i, 1);
@@ -90,9 +100,6 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	birthdays = ly_birthday_pass(now, limit);
 	referrals = ly_referral_pass(now, limit);
 	done += birthdays + referrals;
-
-	/* roll the ledger up for the reports (92_rollups.sql): not on the operations' path */
-	SPI_execute("SELECT loyalty.run_rollups()", false, 0);
 
 	result = MemoryContextStrdup(callcxt, psprintf(
 		"{\"members\": " UINT64_FORMAT ", \"released_lots\": " INT64_FORMAT

@@ -119,21 +119,37 @@ program_has_tiers(Program *p, int64 a, int64 b, int64 c, int64 d, int64 e)
  * lock, so two operations on one member run one after the other. The row is
  * locked alone (no join) so that READ COMMITTED re-reads its newest version.
  */
-#define MEMBER_COLUMNS \
+#define MEMBER_LIST \
 	"SELECT program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, " \
 	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, " \
 	"       last_entry_at, next_transition_at, q_start, q_oldest, q_asof, tier_review_at, " \
 	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until, grace_tier_id, " \
-	"       earned_tier_id, referred_by FROM loyalty.member WHERE id = $1 "
+	"       earned_tier_id, referred_by "
+#define MEMBER_COLUMNS MEMBER_LIST "FROM loyalty.member WHERE id = $1 "
 
 static LyQuery q_lock_member = {MEMBER_COLUMNS "FOR UPDATE", 1, {INT8OID}, NULL};
 static LyQuery q_try_lock_member = {MEMBER_COLUMNS "FOR UPDATE SKIP LOCKED", 1, {INT8OID}, NULL};
 
 /*
+ * The lock query of an operation with an idempotency key also asks whether
+ * the member has used the key (saves a statement under the lock). Its
+ * subqueries read the statement's snapshot, taken before the row lock was
+ * granted: if a transaction that used the key committed after that snapshot,
+ * it updated the member row too (every operation saves its member), so the
+ * row we locked is a newer version than the snapshot's. Column 27 tells: the
+ * answer of column 28 counts only when the locked row is the snapshot's.
+ */
+static LyQuery q_lock_member_key = {
+	MEMBER_LIST ", ctid = (SELECT mm.ctid FROM loyalty.member mm WHERE mm.id = $1), "
+	"EXISTS (SELECT FROM loyalty.entry e WHERE e.member_id = $1 AND e.idempotency_key = $2) "
+	"FROM loyalty.member WHERE id = $1 FOR UPDATE", 2, {INT8OID, TEXTOID}, NULL};
+
+/*
  * Sessions wanting one member queue on an advisory lock keyed by the member
  * (class "LY" in the first key's high half) before taking its row lock, and
  * let go of it as soon as they hold the row (a transaction that already holds
- * the row takes it again directly). Waiting in the lock manager's
+ * the row takes it again directly); a keyed operation of a transaction that
+ * holds few members keeps it to commit (lock_member). Waiting in the lock manager's
  * queue is orderly; many sessions waiting on the row lock itself wake
  * together and retry (a convoy) and a busy member's throughput collapses.
  * Holding the queue lock only that briefly keeps the lock table small, even
@@ -199,25 +215,47 @@ held_by_us(int64 member_id, bool add)
 	return false;
 }
 
-static Member *lock_member(int64 member_id, Program *known, bool skip_locked);
+static Member *lock_member(int64 member_id, Program *known, bool skip_locked, const char *key,
+							bool *key_unused);
 
 Member *
 ly_lock_member(int64 member_id, Program *known)
 {
-	return lock_member(member_id, known, false);
+	return lock_member(member_id, known, false, NULL, NULL);
+}
+
+/*
+ * ly_lock_member for an operation with an idempotency key: *key_unused is set
+ * when the lock query could tell for certain that the member never used the
+ * key (then no replay check is needed); false means ask (ly_op_replayed).
+ */
+Member *
+ly_lock_member_key(int64 member_id, const char *key, bool *key_unused)
+{
+	*key_unused = false;
+	return lock_member(member_id, NULL, false, key, key_unused);
 }
 
 /* The member, unless another transaction holds it (NULL then): for maintenance, which never waits. */
 Member *
 ly_try_lock_member(int64 member_id, Program *known)
 {
-	return lock_member(member_id, known, true);
+	return lock_member(member_id, known, true, NULL, NULL);
+}
+
+/* A member row this transaction locked by other means (expiry_batch.c locks a batch at once). */
+void
+ly_note_member_locked(int64 member_id)
+{
+	(void) held_by_us(member_id, true);
 }
 
 static Member *
-lock_member(int64 member_id, Program *known, bool skip_locked)
+lock_member(int64 member_id, Program *known, bool skip_locked, const char *key, bool *key_unused)
 {
 	Datum		arg = Int64GetDatum(member_id);
+	Datum		args[2];
+	LyQuery    *q = &q_lock_member;
 	Datum		c[LY_MEMBER_COLUMNS];
 	bool		cn[LY_MEMBER_COLUMNS];
 	int			k;
@@ -235,16 +273,42 @@ lock_member(int64 member_id, Program *known, bool skip_locked)
 			return cached;
 	}
 
+	args[0] = arg;
+	if (key != NULL)
+	{
+		args[1] = CStringGetTextDatum(key);
+		q = &q_lock_member_key;
+	}
 	if (skip_locked || held_by_us(member_id, false))
-		found = ly_run(skip_locked ? &q_try_lock_member : &q_lock_member, &arg, NULL, 1);
+		found = ly_run(skip_locked ? &q_try_lock_member : q, args, NULL, 1);
 	else
 	{
 		LOCKTAG		tag;
 
+		/*
+		 * An operation with a key in a transaction holding few members keeps
+		 * its place in the queue until it commits: the next session is then
+		 * granted the queue lock only after our commit, takes its snapshot
+		 * after it, and finds the row free, so its key probe counts (see
+		 * q_lock_member_key) and waiters sleep until their turn instead of
+		 * waking once for the queue and again for the row.
+		 */
+		bool		keep = key != NULL && held_n < HELD_SMALL && held_more == NULL;
+
 		member_locktag(&tag, member_id);
 		(void) LockAcquire(&tag, ExclusiveLock, false, false);
-		found = ly_run(&q_lock_member, &arg, NULL, 1);
-		LockRelease(&tag, ExclusiveLock, false);
+		found = ly_run(q, args, NULL, 1);
+		if (!keep)
+			LockRelease(&tag, ExclusiveLock, false);
+	}
+	if (found == 1 && key != NULL)
+	{
+		bool		fresh_null;
+		bool		used_null;
+		bool		fresh = DatumGetBool(ly_get(0, LY_MEMBER_COLUMNS + 2, &fresh_null));
+		bool		used = DatumGetBool(ly_get(0, LY_MEMBER_COLUMNS + 3, &used_null));
+
+		*key_unused = !fresh_null && fresh && !used_null && !used;
 	}
 	if (found == 1)
 		(void) held_by_us(member_id, true);
@@ -376,12 +440,9 @@ static LyQuery q_save_member = {
 	 INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID}, NULL};
 
 void
-ly_save_member(Member *m)
+ly_member_save_values(Member *m, Datum *v, char *n)
 {
-	Datum		v[25];
-	char		n[25];
-
-	memset(n, ' ', sizeof(n));
+	memset(n, ' ', LY_MEMBER_COLUMNS);
 	v[0] = Int64GetDatum(m->id);
 	v[1] = Int64GetDatum(m->prog->tiers[m->tier].id);
 	v[2] = TimestampTzGetDatum(m->tier_since);
@@ -418,6 +479,15 @@ ly_save_member(Member *m)
 	v[23] = Int64GetDatum(m->has_grace && m->grace_tier >= 0 ? m->prog->tiers[m->grace_tier].id : 0);
 	n[23] = m->has_grace && m->grace_tier >= 0 ? ' ' : 'n';
 	v[24] = Int64GetDatum(m->prog->tiers[m->earned_tier].id);
+}
+
+void
+ly_save_member(Member *m)
+{
+	Datum		v[LY_MEMBER_COLUMNS];
+	char		n[LY_MEMBER_COLUMNS];
+
+	ly_member_save_values(m, v, n);
 	if (!(ly_batch_active && ly_batch_defer_save(m, v, n)))
 		ly_run(&q_save_member, v, n, 0);
 }
