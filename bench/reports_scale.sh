@@ -60,7 +60,7 @@ psql_q -At -c 'SELECT loyalty.run_rollups()' >>"$LOG" || exit 1
 psql_q -At -c 'SELECT loyalty.run_rollups()' || exit 1
 t3=$(now_ms)
 log "rollups in $(( (t3 - t2) / 1000 )) s"
-psql_q -q -c 'VACUUM ANALYZE loyalty.rollup_day, loyalty.rollup_member_day, loyalty.rollup_member_month, loyalty.rollup_cohort' || exit 1
+psql_q -q -c 'VACUUM ANALYZE loyalty.rollup_day, loyalty.rollup_member_year, loyalty.rollup_cohort' || exit 1
 
 psql_q -At -F ' ' -c "
     SELECT 'members', count(*) FROM loyalty.member
@@ -68,10 +68,9 @@ psql_q -At -F ' ' -c "
     UNION ALL SELECT 'lots', count(*) FROM loyalty.lot
     UNION ALL SELECT 'live lots', count(*) FROM loyalty.lot WHERE state <> 'x'
     UNION ALL SELECT 'rollup_day rows', count(*) FROM loyalty.rollup_day
-    UNION ALL SELECT 'rollup_member_day rows', count(*) FROM loyalty.rollup_member_day
-    UNION ALL SELECT 'rollup_member_month rows', count(*) FROM loyalty.rollup_member_month
-    UNION ALL SELECT 'rollups MB', (pg_total_relation_size('loyalty.rollup_day') + pg_total_relation_size('loyalty.rollup_member_day')
-                                    + pg_total_relation_size('loyalty.rollup_member_month')
+    UNION ALL SELECT 'rollup_member_year rows', count(*) FROM loyalty.rollup_member_year
+    UNION ALL SELECT 'rollup_cohort rows', count(*) FROM loyalty.rollup_cohort
+    UNION ALL SELECT 'rollups MB', (pg_total_relation_size('loyalty.rollup_day') + pg_total_relation_size('loyalty.rollup_member_year')
                                     + pg_total_relation_size('loyalty.rollup_cohort')) / 1048576
     UNION ALL SELECT 'database MB', pg_database_size(current_database()) / 1048576" || exit 1
 

@@ -27,6 +27,12 @@
 -- appended in id order, and business time mostly follows it.
 CREATE INDEX entry_id_brin ON loyalty.entry USING brin (id) WITH (pages_per_range = 32);
 CREATE INDEX entry_at_brin ON loyalty.entry USING brin (at) WITH (pages_per_range = 32);
+-- liability's expiring points: the open lots expiring within 90 days, as a range. Lots are
+-- appended as points are earned and their expiry follows (earn time + the expiry months,
+-- or a fixed date), so the table is nearly in expires_at order; a B-tree on expires_at
+-- would put every new lot at its right edge (a hot spot on the earn path, which has none:
+-- the lot's primary key starts with member_id), a BRIN index costs the insert nothing.
+CREATE INDEX lot_expiry_brin ON loyalty.lot USING brin (expires_at) WITH (pages_per_range = 32);
 
 CREATE TABLE loyalty.rollup_state (
     singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -51,33 +57,38 @@ CREATE TABLE loyalty.rollup_day (
     PRIMARY KEY (program_id, day)
 );
 
--- Per program, local day and member with an earn or redeem that day: the distinct counts
--- (active members, purchasers, repeat purchasers) and week cohorts.
-CREATE TABLE loyalty.rollup_member_day (
+-- Per program, local year and member: which days of the year the member was active (earn
+-- or redeem) and bought on, as bitmaps (bit i = the year's day i, from 0). One compact row
+-- per member and year instead of one per member and active day: program_kpis counts the
+-- active members, purchasers and repeat purchasers of any run of whole days from these
+-- rows and a mask of the period's days. A purchase is an earn entry; purchasers need one,
+-- repeat purchasers two, so a day's count is kept as "at least one" (buy1) and "at least
+-- two" (buy2): the sum over days of min(purchases, 2), which is bit_count(buy1 & mask) +
+-- bit_count(buy2 & mask), is >= 1 or >= 2 exactly when the purchases are. `weeks` (bit i =
+-- the i-th week starting on a Monday of this year, the week of date_trunc('week')) and
+-- `months` (bit i = month i + 1) de-duplicate the cohort counts and the tail: a week that
+-- starts in December is kept in that year's row even for a day of January.
+CREATE TABLE loyalty.rollup_member_year (
     program_id bigint NOT NULL,
-    day        date NOT NULL,
+    year       date NOT NULL,          -- local January 1
     member_id  bigint NOT NULL,
-    purchases  integer NOT NULL,
-    PRIMARY KEY (program_id, day, member_id)
+    active     bit(366) NOT NULL,      -- days with an earn or redeem
+    buy1       bit(366) NOT NULL,      -- days with at least one earn
+    buy2       bit(366) NOT NULL,      -- days with at least two earns
+    weeks      bit(53) NOT NULL,       -- weeks (by their Monday in this year) with an earn or redeem
+    months     bit(12) NOT NULL,       -- months with an earn or redeem
+    PRIMARY KEY (program_id, year, member_id)
 );
 
--- Per program, local month and member active in it (earn or redeem): month, quarter and
--- year cohorts, and the de-duplication behind rollup_cohort.
-CREATE TABLE loyalty.rollup_member_month (
-    program_id bigint NOT NULL,
-    month      date NOT NULL,
-    member_id  bigint NOT NULL,
-    PRIMARY KEY (program_id, month, member_id)
-);
-
--- Per program, enrolment month and activity month: the members of the cohort active in
--- that month (the month triangle of cohort_retention, ready to read).
+-- Per program, period kind, cohort (the member's enrolment period) and activity period:
+-- the members of the cohort active in it. The triangles of cohort_retention, ready to read.
 CREATE TABLE loyalty.rollup_cohort (
     program_id bigint NOT NULL,
+    period     text NOT NULL CHECK (period IN ('week', 'month', 'quarter', 'year')),
     cohort     date NOT NULL,
-    month      date NOT NULL,
+    bucket     date NOT NULL,
     members    bigint NOT NULL,
-    PRIMARY KEY (program_id, cohort, month)
+    PRIMARY KEY (program_id, period, cohort, bucket)
 );
 
 COMMENT ON TABLE loyalty.rollup_state IS
@@ -85,11 +96,13 @@ COMMENT ON TABLE loyalty.rollup_state IS
 COMMENT ON TABLE loyalty.rollup_day IS
     'per program and local day of business time: points issued, redeemed (net of reward_refund), expired '
     '(expire entries), reversed, adjusted out, purchases and spend (earn amounts minus refunded amounts)';
-COMMENT ON TABLE loyalty.rollup_member_day IS
-    'per program, local day and member with an earn or redeem entry that day: the purchases (earn entries)';
-COMMENT ON TABLE loyalty.rollup_member_month IS 'per program, local month and member with an earn or redeem in it';
+COMMENT ON TABLE loyalty.rollup_member_year IS
+    'per program, local year and member with activity: bitmaps of the days with an earn or redeem (active), '
+    'with at least one earn (buy1) and at least two (buy2), of the weeks starting in the year and of the months '
+    'with an earn or redeem';
 COMMENT ON TABLE loyalty.rollup_cohort IS
-    'per program, enrolment month and activity month (local): how many members of the cohort were active';
+    'per program, period (week, month, quarter, year), enrolment period and activity period (local): how many '
+    'members of the cohort were active';
 
 -- Roll up the entries the last run saw, once no transaction that could still add an entry
 -- below them is running. Idempotent: the high-water mark moves in the same transaction as
@@ -120,7 +133,8 @@ BEGIN
             EXECUTE $q$
             WITH b AS (
                 SELECT e.member_id, m.program_id, e.kind, e.points, e.amount,
-                       (e.at AT TIME ZONE p.timezone)::date AS day
+                       (e.at AT TIME ZONE p.timezone)::date AS day,
+                       m.enrolled_at AT TIME ZONE p.timezone AS enrolled
                   FROM loyalty.entry e
                   JOIN loyalty.member m ON m.id = e.member_id
                   JOIN loyalty.program p ON p.id = m.program_id
@@ -143,26 +157,98 @@ BEGIN
                        expired = r.expired + excluded.expired, reversed = r.reversed + excluded.reversed,
                        adjusted_out = r.adjusted_out + excluded.adjusted_out,
                        purchases = r.purchases + excluded.purchases, spend = r.spend + excluded.spend
-            ), member_days AS (
-                INSERT INTO loyalty.rollup_member_day AS r
-                SELECT b.program_id, b.day, b.member_id, count(*) FILTER (WHERE b.kind = 'earn')
+            ), act AS (
+                -- per member and local day with an earn or redeem: the purchases
+                SELECT b.program_id, b.member_id, b.day, b.enrolled, count(*) FILTER (WHERE b.kind = 'earn') AS k,
+                       date_trunc('year', b.day::timestamp)::date AS y,
+                       date_trunc('week', b.day::timestamp)::date AS w
                   FROM b WHERE b.kind IN ('earn', 'redeem')
-                 GROUP BY b.program_id, b.day, b.member_id
-                ON CONFLICT (program_id, day, member_id) DO UPDATE SET purchases = r.purchases + excluded.purchases
-            ), months AS (
-                INSERT INTO loyalty.rollup_member_month
-                SELECT DISTINCT b.program_id, date_trunc('month', b.day)::date, b.member_id
-                  FROM b WHERE b.kind IN ('earn', 'redeem')
-                ON CONFLICT DO NOTHING
-                RETURNING program_id, month, member_id
+                 GROUP BY b.program_id, b.member_id, b.day, b.enrolled
+            ), words AS (
+                -- the batch's bits per member and year row, as 64-bit words: bit i of a
+                -- bitmap is bit 63 - i % 64 of word i / 64 (bit_or on bigint allocates
+                -- nothing per row; grouped by word first, then pivoted). A week goes to the
+                -- row of the year its Monday is in.
+                SELECT y.program_id, y.year, y.member_id, y.enrolled,
+                       bit_or(y.a) FILTER (WHERE y.wi = 0) AS a0,
+                       bit_or(y.a) FILTER (WHERE y.wi = 1) AS a1,
+                       bit_or(y.a) FILTER (WHERE y.wi = 2) AS a2,
+                       bit_or(y.a) FILTER (WHERE y.wi = 3) AS a3,
+                       bit_or(y.a) FILTER (WHERE y.wi = 4) AS a4,
+                       bit_or(y.a) FILTER (WHERE y.wi = 5) AS a5,
+                       bit_or(y.b) FILTER (WHERE y.wi = 0) AS b0,
+                       bit_or(y.b) FILTER (WHERE y.wi = 1) AS b1,
+                       bit_or(y.b) FILTER (WHERE y.wi = 2) AS b2,
+                       bit_or(y.b) FILTER (WHERE y.wi = 3) AS b3,
+                       bit_or(y.b) FILTER (WHERE y.wi = 4) AS b4,
+                       bit_or(y.b) FILTER (WHERE y.wi = 5) AS b5,
+                       bit_or(y.c) FILTER (WHERE y.wi = 0) AS c0,
+                       bit_or(y.c) FILTER (WHERE y.wi = 1) AS c1,
+                       bit_or(y.c) FILTER (WHERE y.wi = 2) AS c2,
+                       bit_or(y.c) FILTER (WHERE y.wi = 3) AS c3,
+                       bit_or(y.c) FILTER (WHERE y.wi = 4) AS c4,
+                       bit_or(y.c) FILTER (WHERE y.wi = 5) AS c5,
+                       coalesce(bit_or(y.wk), 0) AS wk,
+                       coalesce(bit_or(y.mo), 0) AS mo
+                  FROM (SELECT a.program_id, a.y AS year, a.member_id, a.enrolled, (a.day - a.y) / 64 AS wi,
+                               bit_or(1::bigint << (63 - (a.day - a.y) % 64)) AS a,
+                               bit_or(1::bigint << (63 - (a.day - a.y) % 64)) FILTER (WHERE a.k >= 1) AS b,
+                               bit_or(1::bigint << (63 - (a.day - a.y) % 64)) FILTER (WHERE a.k >= 2) AS c,
+                               NULL::bigint AS wk,
+                               bit_or(1::bigint << (64 - extract(month FROM a.day)::int)) AS mo
+                          FROM act a
+                         GROUP BY 1, 2, 3, 4, 5
+                        UNION ALL
+                        SELECT a.program_id, date_trunc('year', a.w::timestamp)::date, a.member_id, a.enrolled, -1,
+                               NULL, NULL, NULL,
+                               bit_or(1::bigint << (63 - (a.w - date_trunc('year', a.w::timestamp)::date) / 7)), NULL
+                          FROM act a
+                         GROUP BY 1, 2, 3, 4) y
+                 GROUP BY y.program_id, y.year, y.member_id, y.enrolled
+            ), bits AS (
+                -- with the row's bits before this run (this statement's snapshot: the upsert
+                -- below is not visible here), as words too
+                SELECT x.*, coalesce(o.weeks::bit(64)::bigint, 0) AS old_wk, coalesce(o.months::bit(64)::bigint, 0) AS old_mo
+                  FROM words x
+                  LEFT JOIN loyalty.rollup_member_year o
+                    ON o.program_id = x.program_id AND o.year = x.year AND o.member_id = x.member_id
+            ), years AS (
+                -- a day bought on in two runs has two purchases: buy2 gains old buy1 & new buy1
+                INSERT INTO loyalty.rollup_member_year AS r
+                SELECT x.program_id, x.year, x.member_id,
+                       (coalesce(x.a0, 0)::bit(64) || coalesce(x.a1, 0)::bit(64) || coalesce(x.a2, 0)::bit(64) || coalesce(x.a3, 0)::bit(64) || coalesce(x.a4, 0)::bit(64) || coalesce(x.a5, 0)::bit(64))::bit(366),
+                       (coalesce(x.b0, 0)::bit(64) || coalesce(x.b1, 0)::bit(64) || coalesce(x.b2, 0)::bit(64) || coalesce(x.b3, 0)::bit(64) || coalesce(x.b4, 0)::bit(64) || coalesce(x.b5, 0)::bit(64))::bit(366),
+                       (coalesce(x.c0, 0)::bit(64) || coalesce(x.c1, 0)::bit(64) || coalesce(x.c2, 0)::bit(64) || coalesce(x.c3, 0)::bit(64) || coalesce(x.c4, 0)::bit(64) || coalesce(x.c5, 0)::bit(64))::bit(366),
+                       x.wk::bit(64)::bit(53), x.mo::bit(64)::bit(12)
+                  FROM bits x
+                ON CONFLICT (program_id, year, member_id) DO UPDATE
+                   SET active = r.active | excluded.active, buy1 = r.buy1 | excluded.buy1,
+                       buy2 = r.buy2 | excluded.buy2 | (r.buy1 & excluded.buy1),
+                       weeks = r.weeks | excluded.weeks, months = r.months | excluded.months
+            ), pairs AS (
+                -- the (member, period) pairs this run makes active: a week or month bit not
+                -- set before; a quarter or year with activity now and none before
+                SELECT x.program_id, x.enrolled, 'week' AS period,
+                       x.year + (8 - extract(isodow FROM x.year)::int) % 7 + 7 * i AS bucket
+                  FROM bits x CROSS JOIN generate_series(0, 52) i
+                 WHERE x.wk & ~x.old_wk & (1::bigint << (63 - i)) <> 0
+                UNION ALL
+                SELECT x.program_id, x.enrolled, 'month', (x.year + make_interval(months => i))::date
+                  FROM bits x CROSS JOIN generate_series(0, 11) i
+                 WHERE x.mo <> 0 AND x.mo & ~x.old_mo & (1::bigint << (63 - i)) <> 0
+                UNION ALL
+                SELECT x.program_id, x.enrolled, 'quarter', (x.year + make_interval(months => 3 * q))::date
+                  FROM bits x CROSS JOIN generate_series(0, 3) q
+                 WHERE x.mo & (7::bigint << (61 - 3 * q)) <> 0 AND x.old_mo & (7::bigint << (61 - 3 * q)) = 0
+                UNION ALL
+                SELECT x.program_id, x.enrolled, 'year', x.year
+                  FROM bits x WHERE x.mo <> 0 AND x.old_mo = 0
             ), cohorts AS (
                 INSERT INTO loyalty.rollup_cohort AS r
-                SELECT x.program_id, date_trunc('month', m.enrolled_at AT TIME ZONE p.timezone)::date, x.month, count(*)
-                  FROM months x
-                  JOIN loyalty.member m ON m.id = x.member_id
-                  JOIN loyalty.program p ON p.id = x.program_id
-                 GROUP BY 1, 2, 3
-                ON CONFLICT (program_id, cohort, month) DO UPDATE SET members = r.members + excluded.members
+                SELECT x.program_id, x.period, date_trunc(x.period, x.enrolled)::date, x.bucket, count(*)
+                  FROM pairs x
+                 GROUP BY 1, 2, 3, 4
+                ON CONFLICT (program_id, period, cohort, bucket) DO UPDATE SET members = r.members + excluded.members
             )
             SELECT count(*) FROM b
             $q$ INTO n USING st.hwm, st.next_hwm;
@@ -196,8 +282,7 @@ AS $$
 BEGIN
     PERFORM FROM loyalty.rollup_state FOR UPDATE;
     DELETE FROM loyalty.rollup_day;
-    DELETE FROM loyalty.rollup_member_day;
-    DELETE FROM loyalty.rollup_member_month;
+    DELETE FROM loyalty.rollup_member_year;
     DELETE FROM loyalty.rollup_cohort;
     UPDATE loyalty.rollup_state SET hwm = 0, next_hwm = NULL, next_xmax = NULL, rolled_at = NULL;
 END

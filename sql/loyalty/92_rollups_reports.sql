@@ -7,11 +7,23 @@
 --
 -- At scale (issue 7) the balances come from the member rows, which are exact until the
 -- member's next_transition_at: only members with a transition due (not yet swept) or a
--- debt are classified lot by lot, through member_summary. The expiring points come from the
--- open lots of the members whose next transition falls within 90 days (member_due index,
--- then lot_live): a lot that expires sooner than its member's next transition cannot exist,
--- since next_transition_at is the earliest release or expiry of the member's lots.
-CREATE VIEW loyalty.liability AS
+-- debt are classified lot by lot, through member_summary. The expiring points of lots with
+-- an expiry instant come from a range scan of lot_expiry_brin, a BRIN index on lot.expires_at
+-- (92_rollups.sql); those of inactivity expiry (computed from the member's last activity)
+-- from the open lots of the members whose next transition falls within 90 days (member_due
+-- index, then lot_live): a lot that expires sooner than its member's next transition
+-- cannot exist, since next_transition_at is the earliest release or expiry of its lots.
+-- The rows of the view liability, in a function only so that the query can run with JIT
+-- off: at 1M members compiling it took 14 s of 18 (a view cannot carry SET). Caller's
+-- rights (SECURITY INVOKER, like the view): row-level security applies.
+CREATE FUNCTION loyalty.liability_rows()
+    RETURNS TABLE (program_code text, available_points bigint, pending_points bigint, outstanding_points bigint,
+                   cost_per_point numeric, outstanding_value numeric, expiring_30d bigint, expiring_60d bigint,
+                   expiring_90d bigint, debt_points bigint, available_value numeric, pending_value numeric)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    SET jit = off
+AS $fn$
 WITH owing AS (
     -- members whose row is not exact now, or who owe points (debt lots are few: lot_debt)
     SELECT m.id FROM loyalty.member m WHERE m.next_transition_at <= now()
@@ -33,22 +45,35 @@ WITH owing AS (
     SELECT b.program_id, sum(b.a) AS a, sum(b.p) AS p, sum(b.debt) AS debt
       FROM balances b GROUP BY b.program_id
 ), expiring AS (
-    SELECT m.program_id,
-           coalesce(sum(l.remaining) FILTER (WHERE x.expiry <= now() + interval '30 days'), 0) AS exp30,
-           coalesce(sum(l.remaining) FILTER (WHERE x.expiry <= now() + interval '60 days'), 0) AS exp60,
-           coalesce(sum(l.remaining), 0) AS exp90
-      FROM loyalty.member m
-      JOIN loyalty.program pp ON pp.id = m.program_id
-      JOIN loyalty.lot l ON l.member_id = m.id
-     CROSS JOIN LATERAL (
-           SELECT coalesce(l.expires_at,
-                           CASE WHEN pp.expiry_policy = 'inactivity'
-                                THEN loyalty.add_months_local(m.last_activity_at, pp.expiry_months, pp.timezone)
-                           END) AS expiry) x
-     WHERE m.next_transition_at <= now() + interval '90 days'
-       AND l.state <> 'x' AND l.remaining <> 0 AND l.points > 0
-       AND x.expiry > now() AND x.expiry <= now() + interval '90 days'
-     GROUP BY m.program_id
+    SELECT x.program_id, sum(x.exp30) AS exp30, sum(x.exp60) AS exp60, sum(x.exp90) AS exp90
+      FROM (-- lots with an expiry instant of their own: a range of lot_expiry_brin
+            SELECT m.program_id,
+                   coalesce(sum(l.remaining) FILTER (WHERE l.expires_at <= now() + interval '30 days'), 0) AS exp30,
+                   coalesce(sum(l.remaining) FILTER (WHERE l.expires_at <= now() + interval '60 days'), 0) AS exp60,
+                   coalesce(sum(l.remaining), 0) AS exp90
+              FROM loyalty.lot l
+              JOIN loyalty.member m ON m.id = l.member_id
+             WHERE l.expires_at > now() AND l.expires_at <= now() + interval '90 days'
+               AND l.state <> 'x' AND l.remaining <> 0 AND l.points > 0
+             GROUP BY m.program_id
+            UNION ALL
+            -- inactivity expiry (no expires_at: the member's last activity decides): the
+            -- lots of the members whose next transition is within 90 days (member_due)
+            SELECT m.program_id,
+                   coalesce(sum(l.remaining) FILTER (WHERE x.expiry <= now() + interval '30 days'), 0),
+                   coalesce(sum(l.remaining) FILTER (WHERE x.expiry <= now() + interval '60 days'), 0),
+                   coalesce(sum(l.remaining), 0)
+              FROM loyalty.member m
+              JOIN loyalty.program pp ON pp.id = m.program_id
+              JOIN loyalty.lot l ON l.member_id = m.id
+             CROSS JOIN LATERAL (
+                   SELECT loyalty.add_months_local(m.last_activity_at, pp.expiry_months, pp.timezone) AS expiry) x
+             WHERE pp.expiry_policy = 'inactivity' AND l.expires_at IS NULL
+               AND m.next_transition_at <= now() + interval '90 days'
+               AND l.state <> 'x' AND l.remaining <> 0 AND l.points > 0
+               AND x.expiry > now() AND x.expiry <= now() + interval '90 days'
+             GROUP BY m.program_id) x
+     GROUP BY x.program_id
 )
 SELECT p.code AS program,
        coalesce(t.a, 0)::bigint AS available_points,
@@ -64,7 +89,15 @@ SELECT p.code AS program,
        coalesce(t.p, 0) * p.cost_per_point AS pending_value
   FROM loyalty.program p
   LEFT JOIN totals t ON t.program_id = p.id
-  LEFT JOIN expiring x ON x.program_id = p.id;
+  LEFT JOIN expiring x ON x.program_id = p.id
+$fn$;
+COMMENT ON FUNCTION loyalty.liability_rows() IS 'the rows of the view loyalty.liability (a function for SET jit = off)';
+
+CREATE VIEW loyalty.liability AS
+SELECT l.program_code AS program, l.available_points, l.pending_points, l.outstanding_points, l.cost_per_point,
+       l.outstanding_value, l.expiring_30d, l.expiring_60d, l.expiring_90d, l.debt_points,
+       l.available_value, l.pending_value
+  FROM loyalty.liability_rows() l;
 COMMENT ON VIEW loyalty.liability IS
     'per program, now: available and pending points (the sum of the members'' balances as balance(m, now()) '
     'gives them: lots classified by now(), debts netted, expired points settling debts first), '
@@ -81,6 +114,8 @@ CREATE FUNCTION loyalty.program_kpis(program text, from_at timestamptz, to_at ti
                    points_reversed bigint, points_adjusted_out bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    SET jit = off                 -- compiling the query costs about a second, more than it saves
+    SET work_mem = '128MB'        -- the per-member counts: one hash entry per active member
 AS $$
 DECLARE
     p        loyalty.program;
@@ -145,16 +180,38 @@ BEGIN
         SELECT e.member_id, e.kind, e.points, e.amount
           FROM loyalty.entry e JOIN loyalty.member m ON m.id = e.member_id
          WHERE m.program_id = $1 AND e.id > $6 AND e.at >= $4 AND e.at < $5
+    ), years AS MATERIALIZED (
+        -- the rolled-up years the whole days d1 <= day < d2 touch, each with the mask of
+        -- those days (bit i = day i of the year); materialized, or the planner computes the
+        -- mask again for every member row
+        SELECT g::date AS year,
+               (~B'0'::bit(366) >> b.lo) & ~(~B'0'::bit(366) >> b.hi) AS mask
+          FROM generate_series(
+                 (SELECT min(r.year) FROM loyalty.rollup_member_year r
+                   WHERE $7 AND r.program_id = $1
+                     AND ($8::date IS NULL OR r.year >= date_trunc('year', $8::timestamp)))::timestamp,
+                 (SELECT max(r.year) FROM loyalty.rollup_member_year r
+                   WHERE $7 AND r.program_id = $1 AND ($9::date IS NULL OR r.year < $9))::timestamp,
+                 interval '1 year') g
+         CROSS JOIN LATERAL (
+               SELECT CASE WHEN $8::date IS NULL THEN 0 ELSE least(366, greatest(0, $8 - g::date)) END AS lo,
+                      CASE WHEN $9::date IS NULL THEN 366 ELSE least(366, greatest(0, $9 - g::date)) END AS hi) b
     ), per_member AS (
         SELECT x.member_id, sum(x.purchases) AS purchases, bool_or(x.active) AS active
           FROM (SELECT e.member_id, count(*) FILTER (WHERE e.kind = 'earn') AS purchases,
                        bool_or(e.kind IN ('earn', 'redeem')) AS active
                   FROM e GROUP BY e.member_id
                 UNION ALL
+                -- the whole days: one row per member and year, the period's days as a mask;
+                -- bit_count(buy1) + bit_count(buy2) is the sum over days of min(purchases, 2)
                 SELECT r.member_id, r.purchases, true
-                  FROM loyalty.rollup_member_day r
-                 WHERE $7 AND r.program_id = $1
-                   AND ($8::date IS NULL OR r.day >= $8) AND ($9::date IS NULL OR r.day < $9)) x
+                  FROM years y
+                 CROSS JOIN LATERAL (
+                       -- per year: the index range of that year's rows only
+                       SELECT r.member_id, bit_count(r.buy1 & y.mask) + bit_count(r.buy2 & y.mask) AS purchases
+                         FROM loyalty.rollup_member_year r
+                        WHERE r.program_id = $1 AND r.year = y.year
+                          AND (r.active & y.mask) <> B'0'::bit(366)) r) x
          GROUP BY x.member_id
     ), sums AS (
         SELECT sum(x.issued) AS issued, sum(x.redeemed) AS redeemed, sum(x.expired) AS expired,
@@ -236,6 +293,7 @@ CREATE FUNCTION loyalty.cohort_retention(program text, period text DEFAULT 'mont
                    active_members bigint, retention numeric)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    SET jit = off                 -- compiling the query costs about a second, more than it saves
 AS $$
 DECLARE
     p    loyalty.program;
@@ -258,8 +316,8 @@ BEGIN
     END IF;
     cur := date_trunc(cohort_retention.period, now() AT TIME ZONE p.timezone);
     -- Activity comes from the rollups (92_rollups.sql) for the entries up to the high-water
-    -- mark and from the ledger for the tail above it: months from rollup_cohort, ready
-    -- counted; quarters and years from rollup_member_month; weeks from rollup_member_day.
+    -- mark (rollup_cohort: every period kind, counted already) and from the ledger for the
+    -- tail above it.
     hwm := loyalty.report_hwm();
 
     RETURN QUERY EXECUTE $q$
@@ -274,30 +332,24 @@ BEGIN
           FROM loyalty.entry e JOIN loyalty.member m ON m.id = e.member_id
          WHERE m.program_id = $1 AND e.id > $4 AND e.kind IN ('earn', 'redeem')
     ), act AS (
-        -- months: the counted triangle plus the tail's pairs it does not hold yet
-        SELECT r.cohort::timestamp AS c, r.month::timestamp AS b, r.members AS n
+        -- the counted triangle, plus the tail's pairs the rollups do not hold yet (the
+        -- weeks/months bits of the member's row for the bucket's year; the same test as
+        -- run_rollups')
+        SELECT r.cohort::timestamp AS c, r.bucket::timestamp AS b, r.members AS n
           FROM loyalty.rollup_cohort r
-         WHERE $2 = 'month' AND $4 > 0 AND r.program_id = $1
+         WHERE $4 > 0 AND r.program_id = $1 AND r.period = $2
         UNION ALL
         SELECT mem.c, t.b, count(*)
           FROM tail t JOIN mem ON mem.id = t.member_id
-         WHERE $2 = 'month' AND NOT EXISTS (
-               SELECT FROM loyalty.rollup_member_month r
-                WHERE $4 > 0 AND r.program_id = $1 AND r.month = t.b::date AND r.member_id = t.member_id)
-         GROUP BY 1, 2
-        UNION ALL
-        -- weeks, quarters, years: distinct pairs over the rolled-up activity and the tail
-        SELECT mem.c, x.b, count(*)
-          FROM (SELECT r.member_id, date_trunc($2, r.day::timestamp) AS b
-                  FROM loyalty.rollup_member_day r
-                 WHERE $2 = 'week' AND $4 > 0 AND r.program_id = $1
-                UNION
-                SELECT r.member_id, date_trunc($2, r.month::timestamp)
-                  FROM loyalty.rollup_member_month r
-                 WHERE $2 IN ('quarter', 'year') AND $4 > 0 AND r.program_id = $1
-                UNION
-                SELECT t.member_id, t.b FROM tail t WHERE $2 <> 'month') x
-          JOIN mem ON mem.id = x.member_id
+         WHERE NOT EXISTS (
+               SELECT FROM loyalty.rollup_member_year o
+                WHERE $4 > 0 AND o.program_id = $1 AND o.member_id = t.member_id
+                  AND o.year = date_trunc('year', t.b)::date
+                  AND CASE $2
+                      WHEN 'week' THEN get_bit(o.weeks, (t.b::date - o.year) / 7) = 1
+                      WHEN 'month' THEN get_bit(o.months, extract(month FROM t.b)::int - 1) = 1
+                      WHEN 'quarter' THEN substring(o.months FROM extract(month FROM t.b)::int FOR 3) <> B'000'
+                      ELSE o.months <> B'0'::bit(12) END)
          GROUP BY 1, 2
     ), act_sum AS (
         SELECT a.c, a.b, sum(a.n)::bigint AS n FROM act a GROUP BY a.c, a.b
@@ -359,6 +411,7 @@ COMMENT ON FUNCTION loyalty.expiring_points(interval, text) IS
     '(available or pending) that expire then, for one program or all (program NULL); gross, before any '
     'debt the expiring points would settle';
 
+REVOKE EXECUTE ON FUNCTION loyalty.liability_rows() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION loyalty.program_kpis(text, timestamptz, timestamptz) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION loyalty.cohort_retention(text, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION loyalty.expiring_points(interval, text) FROM PUBLIC;

@@ -273,6 +273,7 @@ SELECT r.kind, r.object, r.roles::text[], r.definer, r.tenant_key, r.audit::text
     ('function', 'loyalty.engagement_member(bigint)', '{admin,app}', false, NULL, NULL),
     -- reports: report (and admin)
     ('function', 'loyalty.report_program(text)', '{admin,report}', false, NULL, NULL),
+    ('function', 'loyalty.liability_rows()', '{admin,report}', false, NULL, NULL),
     ('function', 'loyalty.program_kpis(text, timestamptz, timestamptz)', '{admin,report}', false, NULL, NULL),
     ('function', 'loyalty.cohort_retention(text, text)', '{admin,report}', false, NULL, NULL),
     ('function', 'loyalty.member_value(text, numeric)', '{admin,report}', false, NULL, NULL),
@@ -336,8 +337,7 @@ SELECT r.kind, r.object, r.roles::text[], r.definer, r.tenant_key, r.audit::text
     ('table', 'loyalty.audit', '{admin,report}', NULL, 'program_id_or_null', NULL),
     ('table', 'loyalty.rollup_state', '{}', NULL, NULL, NULL),       -- the high-water mark: through report_hwm()
     ('table', 'loyalty.rollup_day', '{admin,report}', NULL, 'program_id', NULL),
-    ('table', 'loyalty.rollup_member_day', '{admin,report}', NULL, 'program_id', NULL),
-    ('table', 'loyalty.rollup_member_month', '{admin,report}', NULL, 'program_id', NULL),
+    ('table', 'loyalty.rollup_member_year', '{admin,report}', NULL, 'program_id', NULL),
     ('table', 'loyalty.rollup_cohort', '{admin,report}', NULL, 'program_id', NULL),
     -- growth (89_growth.sql): events, birthdays, referrals, segments, offers
     ('function', 'loyalty.define_event(text, text, bigint, jsonb)', '{admin}', true, NULL, NULL),

@@ -9,7 +9,7 @@
 -- at the previous run is still running, so each step commits (the database is fresh for
 -- this file and dropped after it).
 SET timezone = 'UTC';
-SELECT plan(20);
+SELECT plan(24);
 
 CREATE FUNCTION pg_temp.m(ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT m.id FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id
@@ -30,7 +30,15 @@ BEGIN
             ('one hour', '2026-03-08 10:00+00', '2026-03-08 11:00+00'),
             ('from Feb', '2026-02-01 05:00+00', 'infinity'),
             ('to mid-Feb', '-infinity', '2026-02-15 05:00+00'),
-            ('last 30 days', now() - interval '30 days', now())) p(name, f, t)
+            ('last 30 days', now() - interval '30 days', now()),
+            -- the per-member year rows (rollup_member_year) and the mask of the period's days
+            ('one local day', '2025-12-30 05:00+00', '2025-12-31 05:00+00'),
+            ('across new year', '2025-12-30 05:00+00', '2026-01-03 05:00+00'),
+            ('mid-month to mid-month', '2026-01-10 05:00+00', '2026-02-20 05:00+00'),
+            ('mid-month, unaligned', '2026-01-10 17:00+00', '2026-02-20 09:00+00'),
+            ('local year 2025', '2025-01-01 05:00+00', '2026-01-01 05:00+00'),
+            ('to year end', '2026-02-01 05:00+00', '2027-01-01 05:00+00'),
+            ('last day of Feb', '2026-02-28 05:00+00', '2026-03-01 05:00+00')) p(name, f, t)
     LOOP
         r := r || format(E'kpis %s: %s\n', per.name,
                          (SELECT row(k.*)::text FROM loyalty.program_kpis('ru', per.f, per.t) k));
@@ -67,9 +75,8 @@ END $$;
 
 CREATE FUNCTION pg_temp.rollup_md5() RETURNS text LANGUAGE sql AS $$
     SELECT md5(concat((SELECT string_agg(row(r.*)::text, ',' ORDER BY r.program_id, r.day) FROM loyalty.rollup_day r),
-                      (SELECT string_agg(row(r.*)::text, ',' ORDER BY r.program_id, r.day, r.member_id) FROM loyalty.rollup_member_day r),
-                      (SELECT string_agg(row(r.*)::text, ',' ORDER BY r.program_id, r.month, r.member_id) FROM loyalty.rollup_member_month r),
-                      (SELECT string_agg(row(r.*)::text, ',' ORDER BY r.program_id, r.cohort, r.month) FROM loyalty.rollup_cohort r))) $$;
+                      (SELECT string_agg(row(r.*)::text, ',' ORDER BY r.program_id, r.year, r.member_id) FROM loyalty.rollup_member_year r),
+                      (SELECT string_agg(row(r.*)::text, ',' ORDER BY r.program_id, r.period, r.cohort, r.bucket) FROM loyalty.rollup_cohort r))) $$;
 
 -- Program ru (New York, rolling 1-month expiry, debts allowed) and a second program whose
 -- entries must never show in ru's figures.
@@ -111,6 +118,12 @@ BEGIN
             PERFORM loyalty.earn(other, 100, 'o' || i, t);
         END IF;
     END LOOP;
+    -- December 2025 (m1 only): two purchases on the 31st, a redeem at 22:00 local on
+    -- 1 January (the 2nd in UTC); the week of Monday 29 December runs into January
+    PERFORM loyalty.earn(pg_temp.m('m1'), 10, 'dec1', '2025-12-30 15:00+00');
+    PERFORM loyalty.earn(pg_temp.m('m1'), 10, 'dec2', '2025-12-31 15:00+00');
+    PERFORM loyalty.earn(pg_temp.m('m1'), 10, 'dec3', '2025-12-31 18:00+00');
+    PERFORM loyalty.redeem(pg_temp.m('m1'), 5, 'dec4', '2026-01-02 03:00+00');
     -- recent points, so that liability and expiring_points have something to show
     PERFORM loyalty.earn(pg_temp.m('m1'), 70, 'recent1', now() - interval '10 days');
     PERFORM loyalty.earn(pg_temp.m('m2'), 30, 'recent2', now() - interval '1 day');
@@ -141,6 +154,15 @@ SELECT is((SELECT direct FROM snap WHERE step = 'rolled'), (SELECT direct FROM s
           'rolling up changes no report (ledger path)');
 SELECT is((SELECT rolled FROM snap WHERE step = 'rolled'), (SELECT direct FROM snap WHERE step = 'rolled'),
           'after the roll-up: rollup path = ledger path, every report');
+SELECT is((SELECT format('%s %s %s %s', active_members, purchasers, repeat_purchasers, purchases)
+             FROM loyalty.program_kpis('ru', '2025-12-30 05:00+00', '2025-12-31 05:00+00')), '1 1 0 1',
+          'rolled up: 30 December local, one member with one purchase');
+SELECT is((SELECT format('%s %s %s %s', active_members, purchasers, repeat_purchasers, purchases)
+             FROM loyalty.program_kpis('ru', '2025-12-31 05:00+00', '2026-01-01 05:00+00')), '1 1 1 2',
+          'rolled up: 31 December local, two purchases the same day make a repeat purchaser');
+SELECT is((SELECT format('%s %s %s', cohort_members, active_members, retention)
+             FROM loyalty.cohort_retention('ru', 'week') WHERE cohort = '2025-12-22' AND period_offset = 1),
+          '1 1 1.00000000000000000000', 'rolled up: the week of 29 December, across the new year, counted once');
 
 -- A second run with nothing new changes nothing.
 CREATE TEMP TABLE md5s AS SELECT pg_temp.rollup_md5() AS before;
@@ -160,6 +182,7 @@ BEGIN
     PERFORM loyalty.reverse(pg_temp.m('m9'), 'k8', NULL, 'late4', '2026-04-02 10:00+00');
     n := loyalty.enroll('ru', 'newcomer', now());
     PERFORM loyalty.earn(n, 20, 'late5', '2026-02-11 15:00+00');
+    PERFORM loyalty.earn(pg_temp.m('m1'), 10, 'late7', '2025-12-30 20:00+00');   -- a second purchase that day
 END $$;
 INSERT INTO snap SELECT 'late', pg_temp.reports(true), pg_temp.reports(false);
 SELECT isnt((SELECT direct FROM snap WHERE step = 'late'), (SELECT direct FROM snap WHERE step = 'rolled'),
@@ -180,6 +203,9 @@ SELECT is((SELECT purchases FROM loyalty.rollup_day r JOIN loyalty.program p ON 
             WHERE p.code = 'ru' AND e.kind = 'earn' AND (e.at AT TIME ZONE 'America/New_York')::date = '2026-02-10'
               AND e.idempotency_key <> 'late1'),
           1::bigint, 'the late earn of 10 February is in that day''s rollup');
+SELECT is((SELECT format('%s %s %s %s', active_members, purchasers, repeat_purchasers, purchases)
+             FROM loyalty.program_kpis('ru', '2025-12-30 05:00+00', '2025-12-31 05:00+00')), '1 1 1 2',
+          'a late second purchase on 30 December, rolled up in another run: a repeat purchaser that day');
 
 -- run_maintenance rolls up too (after it sweeps), and its expire entries land in the rollups.
 SELECT ok((loyalty.run_maintenance(now()) ->> 'members')::int >= 1, 'maintenance sweeps the members with points due');
