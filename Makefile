@@ -8,7 +8,7 @@ OBJS         = src/loyalty.o src/calendar.o src/settings.o src/crypto.o src/spi_
                src/triggers.o src/outbox.o src/bgworker.o \
                src/hooks.o src/engagement.o src/referrals.o src/segments.o \
                src/rules.o src/rules_parse.o src/partners.o \
-               src/tenancy.o src/batch.o src/events.o src/expiry_batch.o
+               src/tenancy.o src/batch.o src/events.o src/expiry_batch.o src/tier_review.o
 # The install script of the current version is built from one file per concern in
 # sql/loyalty/, concatenated in name order. Released install scripts are frozen as
 # committed files (sql/loyalty--1.0.sql). The upgrade script to the current version is
@@ -27,7 +27,7 @@ override PG_CFLAGS += -Wall -Wextra
 # pg_regress inputs live in sql/, outputs in expected/; isolation specs in test/specs.
 REGRESS      = setup programs members operations reverse expiry maintenance invariants tiers rewards
 REGRESS_OPTS = --load-extension=$(EXTENSION)
-ISOLATION    = redeem_race idempotency_race redeem_vs_expiry transfer_deadlock earn_vs_maintenance tier_race last_in_stock two_tills cache_invalidation challenge_once stamp_last_voucher rule_cap_race batch_vs_earn referral_race birthday_race segment_backfill outbox_order expiry_batch
+ISOLATION    = redeem_race idempotency_race redeem_vs_expiry transfer_deadlock earn_vs_maintenance tier_race last_in_stock two_tills cache_invalidation challenge_once stamp_last_voucher rule_cap_race batch_vs_earn referral_race birthday_race segment_backfill outbox_order expiry_batch tier_review_vs_earn
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 EXTRA_CLEAN  = META.json results output_iso regression.diffs regression.out
 

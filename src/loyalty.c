@@ -23,6 +23,8 @@ _PG_init(void)
 	ly_bgworker_init();
 	/* the switch of run_maintenance's set-based expiry pass */
 	ly_expiry_batch_init();
+	/* loyalty.set_based_tier_review (tier_review.c) */
+	ly_tier_review_init();
 }
 
 static void

@@ -410,6 +410,35 @@ extern int	ly_tier_index(Program *p, const char *code);
 extern void ly_record_tier_change(int64 member_id, TimestampTz at, const char *from,
 								  const char *to, const char *reason, Numeric qualifying,
 								  Jsonb *detail);
+extern TimestampTz ly_window_start(Program *p, TimestampTz at);
+extern TimestampTz ly_add_periods(Member *m, TimestampTz from, int n);
+/* the tier events, one at a time (ly_review_tiers loops over them) */
+#define LY_TIER_NONE 0
+#define LY_TIER_REVIEW 1
+#define LY_TIER_GRACE_END 2
+#define LY_TIER_PIN_END 3
+#define LY_TIER_GRANT_END 4
+extern int	ly_tier_due(Member *m, TimestampTz t, TimestampTz *at);
+extern bool ly_tier_event_needs_figure(Member *m, int which);
+extern void ly_tier_event(Member *m, int which, TimestampTz e, Numeric figure);
+/* tier changes buffered instead of written while a buffer is set (tier_review.c) */
+typedef struct LyTierChanges
+{
+	int			n;
+	int			cap;
+	int64	   *member;
+	TimestampTz *at;
+	const char **from;
+	const char **to;
+	const char **reason;
+	Numeric    *qualifying;		/* NULL: none */
+} LyTierChanges;
+extern void ly_tier_changes_buffer(LyTierChanges *buf);
+
+/* ---- set-based tier reviews of run_maintenance (tier_review.c) ---- */
+extern bool ly_set_based_tier_review;	/* GUC loyalty.set_based_tier_review */
+extern void ly_tier_review_init(void);	/* _PG_init: defines the GUC */
+extern uint64 ly_tier_review_pass(int64 *ids, bool *handled, uint64 n, TimestampTz now);
 
 /*
  * ---- what else a purchase moves (hooks.c dispatches) ----
@@ -493,6 +522,9 @@ extern void ly_tenancy_init(void);	/* _PG_init: the loyalty.audit_reason setting
 /* program_id 0: the member's. Also queues NOTIFY loyalty_events '<program_id>'. */
 extern void ly_outbox_emit(int64 program_id, int64 member_id, const char *kind,
 						   TimestampTz at, Jsonb *payload);
+/* n events at once (the set-based tier review); skipped, as one, without an outbox */
+extern void ly_outbox_emit_many(int n, int64 *program_ids, int64 *member_ids, const char *kind,
+								TimestampTz *ats, Jsonb **payloads);
 /* maintenance: points_expiring reminders due at now; -1 if no program sets any */
 extern int64 ly_outbox_reminders(TimestampTz now, int64 limit);
 

@@ -6,6 +6,10 @@
  * an operation holding a member makes maintenance skip it (the operation
  * sweeps the member itself), and maintenance never waits for anyone. Nothing can expire twice, because a
  * lot's state only changes under its member's lock.
+ *
+ * Members whose only due events are tier reviews (the bulk of a period end)
+ * are reviewed set-based first (tier_review.c), under the same locks; the
+ * others are swept one at a time.
  */
 #include "loyalty.h"
 
@@ -32,6 +36,7 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	SweepStats	st = {0};
 	Datum		v[2];
 	int64	   *ids;
+	bool	   *handled;
 	uint64		n;
 	uint64		i;
 	uint64		done = 0;
@@ -61,16 +66,25 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	v[1] = Int64GetDatum(limit - done);
 	n = (int64) done < limit ? ly_run(&q_due_members, v, NULL, 0) : 0;
 	ids = palloc(sizeof(int64) * (n > 0 ? n : 1));
+	handled = palloc0(sizeof(bool) * (n > 0 ? n : 1));
 	for (i = 0; i < n; i++)
 		ids[i] = ly_get_int64(i, 1);
+
+	/* members with nothing but tier reviews due: set-based (tier_review.c) */
+	done += ly_tier_review_pass(ids, handled, n, now);
 
 	/* per-member scratch memory, so a run over a million members stays flat */
 	loopcxt = AllocSetContextCreate(CurrentMemoryContext, "loyalty maintenance member",
 									ALLOCSET_DEFAULT_SIZES);
 	for (i = 0; i < n; i++)
 	{
-		MemoryContext old = MemoryContextSwitchTo(loopcxt);
-		Member	   *m = ly_try_lock_member(ids[i], prog);
+		MemoryContext old;
+		Member	   *m;
+
+		if (handled[i])
+			continue;
+		old = MemoryContextSwitchTo(loopcxt);
+		m = ly_try_lock_member(ids[i], prog);
 
 		if (m == NULL || m->next_transition_at > now)
 		{

@@ -12,6 +12,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -69,6 +70,47 @@ ly_outbox_emit(int64 program_id, int64 member_id, const char *kind, TimestampTz 
 	program_id = ly_get_int64(0, 1);
 	SPI_finish();
 	notify_program(program_id);
+}
+
+static LyQuery q_emit_many = {
+	"INSERT INTO loyalty.outbox (program_id, member_id, kind, at, payload) "
+	"SELECT u.p, u.m, $3, u.at, u.payload "
+	"  FROM unnest($1::bigint[], $2::bigint[], $4::timestamptz[], $5::jsonb[]) "
+	"       WITH ORDINALITY AS u(p, m, at, payload, ord) ORDER BY u.ord",
+	5, {INT8ARRAYOID, INT8ARRAYOID, TEXTOID, TIMESTAMPTZARRAYOID, JSONBARRAYOID}, NULL};
+
+/*
+ * n events of one kind in one statement, in the order given (the set-based
+ * tier review, tier_review.c): the rows ly_outbox_emit would write one by one.
+ */
+void
+ly_outbox_emit_many(int n, int64 *program_ids, int64 *member_ids, const char *kind,
+					TimestampTz *ats, Jsonb **payloads)
+{
+	Datum		v[5];
+	Datum	   *d;
+	int			i;
+
+	if (n <= 0 || !have_outbox())
+		return;
+	d = palloc(sizeof(Datum) * n);
+	v[0] = ly_int8_array(program_ids, n);
+	v[1] = ly_int8_array(member_ids, n);
+	v[2] = CStringGetTextDatum(kind);
+	for (i = 0; i < n; i++)
+		d[i] = TimestampTzGetDatum(ats[i]);
+	v[3] = PointerGetDatum(construct_array(d, n, TIMESTAMPTZOID, sizeof(TimestampTz),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	for (i = 0; i < n; i++)
+		d[i] = JsonbPGetDatum(payloads[i]);
+	v[4] = PointerGetDatum(construct_array(d, n, JSONBOID, -1, false, TYPALIGN_INT));
+	SPI_connect();
+	if (ly_run(&q_emit_many, v, NULL, 0) != (uint64) n)
+		elog(ERROR, "loyalty: outbox insert failed");
+	SPI_finish();
+	for (i = 0; i < n; i++)
+		if (i == 0 || program_ids[i] != program_ids[i - 1])
+			notify_program(program_ids[i]);	/* repeats fold into one per transaction */
 }
 
 /*

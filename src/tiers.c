@@ -29,8 +29,8 @@
 /* ---- the qualifying window ---- */
 
 /* First instant inside the window that ends at `at`. */
-static TimestampTz
-window_start(Program *p, TimestampTz at)
+TimestampTz
+ly_window_start(Program *p, TimestampTz at)
 {
 	switch (p->s.tier_window)
 	{
@@ -65,7 +65,7 @@ ly_figure_at(Member *m, TimestampTz at)
 	Datum		v[3];
 
 	v[0] = Int64GetDatum(m->id);
-	v[1] = TimestampTzGetDatum(window_start(m->prog, at));
+	v[1] = TimestampTzGetDatum(ly_window_start(m->prog, at));
 	v[2] = TimestampTzGetDatum(at);
 	ly_run(&q_window_sum, v, NULL, 1);
 	return ly_get_numeric(0, 1);
@@ -93,7 +93,7 @@ Numeric
 ly_qualifying_at(Member *m, TimestampTz at, Numeric extra, TimestampTz extra_at)
 {
 	Program    *p = m->prog;
-	TimestampTz start = window_start(p, at);
+	TimestampTz start = ly_window_start(p, at);
 	Datum		v[3];
 	bool		isnull;
 
@@ -147,8 +147,8 @@ ly_qualifying_at(Member *m, TimestampTz at, Numeric extra, TimestampTz extra_at)
 
 /* ---- reviews ---- */
 
-static TimestampTz
-add_periods(Member *m, TimestampTz from, int n)
+TimestampTz
+ly_add_periods(Member *m, TimestampTz from, int n)
 {
 	Program    *p = m->prog;
 
@@ -176,7 +176,7 @@ ly_first_review(Member *m, TimestampTz at)
 {
 	if (m->earned_tier <= 0 || m->prog->s.downgrade == DOWNGRADE_NEVER)
 		return DT_NOEND;
-	return add_periods(m, at, 1 + m->prog->s.tier_retention_periods);
+	return ly_add_periods(m, at, 1 + m->prog->s.tier_retention_periods);
 }
 
 static LyQuery q_tier_change = {
@@ -184,12 +184,51 @@ static LyQuery q_tier_change = {
 	"VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, '{}'))", 7,
 	{INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID, JSONBOID}, NULL};
 
+/* While set (tier_review.c), tier changes are buffered here instead of written. */
+static LyTierChanges *tier_sink = NULL;
+
+void
+ly_tier_changes_buffer(LyTierChanges *buf)
+{
+	tier_sink = buf;
+}
+
+static void
+sink_add(LyTierChanges *b, int64 member_id, TimestampTz at, const char *from, const char *to,
+		 const char *reason, Numeric qualifying)
+{
+	if (b->n == b->cap)
+	{
+		b->cap = b->cap ? b->cap * 2 : 256;
+		b->member = b->n ? repalloc(b->member, sizeof(int64) * b->cap) : palloc(sizeof(int64) * b->cap);
+		b->at = b->n ? repalloc(b->at, sizeof(TimestampTz) * b->cap) : palloc(sizeof(TimestampTz) * b->cap);
+		b->from = b->n ? repalloc(b->from, sizeof(char *) * b->cap) : palloc(sizeof(char *) * b->cap);
+		b->to = b->n ? repalloc(b->to, sizeof(char *) * b->cap) : palloc(sizeof(char *) * b->cap);
+		b->reason = b->n ? repalloc(b->reason, sizeof(char *) * b->cap) : palloc(sizeof(char *) * b->cap);
+		b->qualifying = b->n ? repalloc(b->qualifying, sizeof(Numeric) * b->cap) : palloc(sizeof(Numeric) * b->cap);
+	}
+	b->member[b->n] = member_id;
+	b->at[b->n] = at;
+	b->from[b->n] = from;
+	b->to[b->n] = to;
+	b->reason[b->n] = reason;
+	b->qualifying[b->n] = qualifying;
+	b->n++;
+}
+
 void
 ly_record_tier_change(int64 member_id, TimestampTz at, const char *from, const char *to,
 					  const char *reason, Numeric qualifying, Jsonb *detail)
 {
 	Datum		v[7];
 	char		n[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	/* reviews never pass a detail or a null from: the buffer has no columns for them */
+	if (tier_sink != NULL && detail == NULL && from != NULL)
+	{
+		sink_add(tier_sink, member_id, at, from, to, reason, qualifying);
+		return;
+	}
 
 	v[0] = Int64GetDatum(member_id);
 	v[1] = TimestampTzGetDatum(at);
@@ -280,7 +319,7 @@ ly_lower_earned(Member *m, int tier, TimestampTz at)
 	m->earned_tier = tier;
 	m->has_grace = false;
 	m->tier_review_at = tier > 0 && m->prog->s.downgrade != DOWNGRADE_NEVER
-		? add_periods(m, at, 1) : DT_NOEND;
+		? ly_add_periods(m, at, 1) : DT_NOEND;
 }
 
 /* Move the member up to the highest tier the figure reaches (never down). */
@@ -307,12 +346,15 @@ typedef enum { EVAL_REVIEW, EVAL_GRACE_END } EvalKind;
  * the tier they hold from falling below them while they run.
  */
 static void
-evaluate(Member *m, TimestampTz at, EvalKind kind, const char *reason)
+evaluate(Member *m, TimestampTz at, EvalKind kind, const char *reason, Numeric figure)
 {
 	Program    *p = m->prog;
-	Numeric		figure = ly_figure_at(m, at - 1);
-	int			target = tier_for(p, figure);
+	int			target;
 	int			to;
+
+	if (figure == NULL)
+		figure = ly_figure_at(m, at - 1);
+	target = tier_for(p, figure);
 
 	if (target >= m->earned_tier)
 	{
@@ -351,10 +393,13 @@ evaluate(Member *m, TimestampTz at, EvalKind kind, const char *reason)
  * (that is the reviews' job, on their own schedule).
  */
 static void
-floor_end(Member *m, TimestampTz at, const char *reason)
+floor_end(Member *m, TimestampTz at, const char *reason, Numeric figure)
 {
-	Numeric		figure = ly_figure_at(m, at - 1);
-	int			target = tier_for(m->prog, figure);
+	int			target;
+
+	if (figure == NULL)
+		figure = ly_figure_at(m, at - 1);
+	target = tier_for(m->prog, figure);
 
 	if (target > m->earned_tier)
 		set_earned(m, target, at);
@@ -366,64 +411,95 @@ static LyQuery q_lapse = {
 	" WHERE member_id = $1 AND lapsed_at IS NULL AND ends_at <= $2", 2,
 	{INT8OID, TIMESTAMPTZOID}, NULL};
 
+/*
+ * The first tier event due by t (LY_TIER_* kind, LY_TIER_NONE if none) and
+ * its instant. Ties go to the review, then grace, pin, subscription.
+ */
+int
+ly_tier_due(Member *m, TimestampTz t, TimestampTz *at)
+{
+	TimestampTz e = DT_NOEND;
+	int			which = LY_TIER_NONE;
+
+	if (m->tier_review_at <= t)
+	{
+		e = m->tier_review_at;
+		which = LY_TIER_REVIEW;
+	}
+	if (m->has_grace && m->grace_until <= t && m->grace_until < e)
+	{
+		e = m->grace_until;
+		which = LY_TIER_GRACE_END;
+	}
+	if (m->pinned_tier >= 0 && m->pinned_until <= t && m->pinned_until < e)
+	{
+		e = m->pinned_until;
+		which = LY_TIER_PIN_END;
+	}
+	if (m->has_grant && m->granted_until <= t && m->granted_until < e)
+	{
+		e = m->granted_until;
+		which = LY_TIER_GRANT_END;
+	}
+	*at = e;
+	return which;
+}
+
+/* Does processing this event read the figure at its instant - 1 (a review in a grace does not). */
+bool
+ly_tier_event_needs_figure(Member *m, int which)
+{
+	return which != LY_TIER_NONE && !(which == LY_TIER_REVIEW && m->has_grace);
+}
+
+/*
+ * Process one due event at e. figure: the qualifying figure at e - 1 when the
+ * caller already has it (the set-based review, tier_review.c); NULL reads it.
+ */
+void
+ly_tier_event(Member *m, int which, TimestampTz e, Numeric figure)
+{
+	switch (which)
+	{
+		case LY_TIER_REVIEW:
+			m->tier_review_at = m->earned_tier > 0 && m->prog->s.downgrade != DOWNGRADE_NEVER
+				? ly_add_periods(m, e, 1) : DT_NOEND;
+			if (!m->has_grace)
+				evaluate(m, e, EVAL_REVIEW, "downgrade", figure);
+			break;
+		case LY_TIER_GRACE_END:
+			m->has_grace = false;
+			evaluate(m, e, EVAL_GRACE_END, "grace_end", figure);
+			break;
+		case LY_TIER_PIN_END:
+			m->pinned_tier = -1;
+			floor_end(m, e, "override_end", figure);
+			break;
+		case LY_TIER_GRANT_END:
+			{
+				Datum		v[2] = {Int64GetDatum(m->id), TimestampTzGetDatum(e)};
+
+				m->granted_tier = -1;
+				m->has_grant = false;
+				ly_run(&q_lapse, v, NULL, 0);
+				floor_end(m, e, "subscription_end", figure);
+			}
+			break;
+	}
+}
+
 /* Process every tier event due by t, in the order they fall. */
 void
 ly_review_tiers(Member *m, TimestampTz t)
 {
 	for (;;)
 	{
-		TimestampTz e = DT_NOEND;
-		int			which = 0;
+		TimestampTz e;
+		int			which = ly_tier_due(m, t, &e);
 
-		if (m->tier_review_at <= t)
-		{
-			e = m->tier_review_at;
-			which = 1;
-		}
-		if (m->has_grace && m->grace_until <= t && m->grace_until < e)
-		{
-			e = m->grace_until;
-			which = 2;
-		}
-		if (m->pinned_tier >= 0 && m->pinned_until <= t && m->pinned_until < e)
-		{
-			e = m->pinned_until;
-			which = 3;
-		}
-		if (m->has_grant && m->granted_until <= t && m->granted_until < e)
-		{
-			e = m->granted_until;
-			which = 4;
-		}
-		switch (which)
-		{
-			case 0:
-				return;
-			case 1:
-				m->tier_review_at = m->earned_tier > 0 && m->prog->s.downgrade != DOWNGRADE_NEVER
-					? add_periods(m, e, 1) : DT_NOEND;
-				if (!m->has_grace)
-					evaluate(m, e, EVAL_REVIEW, "downgrade");
-				break;
-			case 2:
-				m->has_grace = false;
-				evaluate(m, e, EVAL_GRACE_END, "grace_end");
-				break;
-			case 3:
-				m->pinned_tier = -1;
-				floor_end(m, e, "override_end");
-				break;
-			case 4:
-				{
-					Datum		v[2] = {Int64GetDatum(m->id), TimestampTzGetDatum(e)};
-
-					m->granted_tier = -1;
-					m->has_grant = false;
-					ly_run(&q_lapse, v, NULL, 0);
-					floor_end(m, e, "subscription_end");
-				}
-				break;
-		}
+		if (which == LY_TIER_NONE)
+			return;
+		ly_tier_event(m, which, e, NULL);
 	}
 }
 
