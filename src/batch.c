@@ -83,27 +83,6 @@ static LyQuery q_flush_lots = {
 	{INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
 	 TIMESTAMPTZARRAYOID, INT8ARRAYOID, CHARARRAYOID}, NULL};
 
-/* the columns of programs.c's q_save_member, one row per member */
-static LyQuery q_flush_members = {
-	"UPDATE loyalty.member m SET tier_id = a2, tier_since = a3, available = a4, pending = a5, "
-	"       lifetime_earned = a6, redeemed = a7, expired = a8, qualifying = a9, "
-	"       lifetime_spend = a10, lifetime_visits = a11, last_activity_at = a12, "
-	"       last_entry_at = a13, next_transition_at = a14, q_start = a15, q_oldest = a16, "
-	"       q_asof = a17, tier_review_at = a18, grace_until = a19, pinned_tier_id = a20, "
-	"       pinned_until = a21, granted_tier_id = a22, granted_until = a23, grace_tier_id = a24, "
-	"       earned_tier_id = a25 "
-	"  FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-	"              $18, $19, $20, $21, $22, $23, $24, $25) "
-	"       AS u(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, "
-	"            a18, a19, a20, a21, a22, a23, a24, a25) "
-	" WHERE m.id = a1", 25,
-	{INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
-	 INT8ARRAYOID, INT8ARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID, INT8ARRAYOID,
-	 TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-	 TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-	 INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID,
-	 INT8ARRAYOID}, NULL};
-
 static LyQuery q_existing_keys = {
 	"SELECT idempotency_key FROM loyalty.entry WHERE member_id = $1 AND idempotency_key = ANY ($2)",
 	2, {INT8OID, TEXTARRAYOID}, NULL};
@@ -516,7 +495,7 @@ loyalty_earn_batch(PG_FUNCTION_ARGS)
 	MemoryContextRegisterResetCallback(B.cxt, resetcb);
 	buf_init(&B.entries, &q_flush_entries);
 	buf_init(&B.lots, &q_flush_lots);
-	buf_init(&B.members, &q_flush_members);
+	buf_init(&B.members, &ly_q_save_members);
 	B.current = PG_INT64_MIN;
 	ly_batch_active = true;
 

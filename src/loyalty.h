@@ -243,6 +243,7 @@ typedef struct LyQuery
 } LyQuery;
 
 extern uint64 ly_run(LyQuery *q, Datum *values, const char *nulls, long count);
+extern LyQuery ly_q_save_members;	/* programs.c: ly_save_member for many members, from 25 arrays */
 extern Datum ly_get(uint64 row, int col, bool *isnull);
 extern int64 ly_get_int64(uint64 row, int col);
 extern bool ly_get_int64_null(uint64 row, int col, int64 *out);

@@ -425,6 +425,27 @@ ly_member_from_columns(int64 member_id, Datum *c, bool *cn, Program *known)
 	return m;
 }
 
+/* q_save_member for many members at once, from arrays (earn_batch, set-based tier review) */
+LyQuery ly_q_save_members = {
+	"UPDATE loyalty.member m SET tier_id = a2, tier_since = a3, available = a4, pending = a5, "
+	"       lifetime_earned = a6, redeemed = a7, expired = a8, qualifying = a9, "
+	"       lifetime_spend = a10, lifetime_visits = a11, last_activity_at = a12, "
+	"       last_entry_at = a13, next_transition_at = a14, q_start = a15, q_oldest = a16, "
+	"       q_asof = a17, tier_review_at = a18, grace_until = a19, pinned_tier_id = a20, "
+	"       pinned_until = a21, granted_tier_id = a22, granted_until = a23, grace_tier_id = a24, "
+	"       earned_tier_id = a25 "
+	"  FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
+	"              $18, $19, $20, $21, $22, $23, $24, $25) "
+	"       AS u(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, "
+	"            a18, a19, a20, a21, a22, a23, a24, a25) "
+	" WHERE m.id = a1", 25,
+	{INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
+	 INT8ARRAYOID, INT8ARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID, INT8ARRAYOID,
+	 TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+	 TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+	 INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID,
+	 INT8ARRAYOID}, NULL};
+
 static LyQuery q_save_member = {
 	"UPDATE loyalty.member SET tier_id = $2, tier_since = $3, available = $4, pending = $5, "
 	"       lifetime_earned = $6, redeemed = $7, expired = $8, qualifying = $9, "

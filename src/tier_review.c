@@ -83,27 +83,6 @@ static LyQuery q_tier_changes = {
 	"       WITH ORDINALITY AS u(m, at, f, t, r, q, ord) ORDER BY u.ord", 6,
 	{INT8ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID}, NULL};
 
-/* programs.c q_save_member, one row per member (as batch.c q_flush_members) */
-static LyQuery q_save_members = {
-	"UPDATE loyalty.member m SET tier_id = a2, tier_since = a3, available = a4, pending = a5, "
-	"       lifetime_earned = a6, redeemed = a7, expired = a8, qualifying = a9, "
-	"       lifetime_spend = a10, lifetime_visits = a11, last_activity_at = a12, "
-	"       last_entry_at = a13, next_transition_at = a14, q_start = a15, q_oldest = a16, "
-	"       q_asof = a17, tier_review_at = a18, grace_until = a19, pinned_tier_id = a20, "
-	"       pinned_until = a21, granted_tier_id = a22, granted_until = a23, grace_tier_id = a24, "
-	"       earned_tier_id = a25 "
-	"  FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-	"              $18, $19, $20, $21, $22, $23, $24, $25) "
-	"       AS u(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, "
-	"            a18, a19, a20, a21, a22, a23, a24, a25) "
-	" WHERE m.id = a1", 25,
-	{INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
-	 INT8ARRAYOID, INT8ARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID, INT8ARRAYOID,
-	 TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-	 TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-	 INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID,
-	 INT8ARRAYOID}, NULL};
-
 /* a member under review, with the figures fetched for it */
 typedef struct Rev
 {
@@ -281,8 +260,8 @@ write_members(SaveCols *s)
 	if (s->n == 0)
 		return;
 	for (c = 0; c < 25; c++)
-		args[c] = make_array(s->v[c], s->isnull[c], s->n, get_element_type(q_save_members.argtypes[c]));
-	if (ly_run(&q_save_members, args, NULL, 0) != (uint64) s->n)
+		args[c] = make_array(s->v[c], s->isnull[c], s->n, get_element_type(ly_q_save_members.argtypes[c]));
+	if (ly_run(&ly_q_save_members, args, NULL, 0) != (uint64) s->n)
 		elog(ERROR, "loyalty: set-based review saved " UINT64_FORMAT " of %d members",
 			 SPI_processed, s->n);
 }
