@@ -15,7 +15,7 @@
 #   --no-build    use the installed extension
 #   --no-publish  leave docs/bench/ alone
 # Sizes (environment): MEMBERS=100000 CLIENTS=4 SECONDS_PER_RUN=20 ROUNDS=3 (pgbench cases),
-#   BULK=1000000 BULK_MEMBERS=100000 TIER_MEMBERS=1000000 MAINT_BATCH=25 (bulk cases),
+#   BULK=1000000 BULK_MEMBERS=100000 TIER_MEMBERS=1000000 MAINT_BATCH=50 (bulk cases),
 #   TIER_BATCH=1000 (members per run_maintenance call in the tiers case);
 #   ONLY_OPS=1 runs the pgbench and storage cases only; CASES="earn rules redeem hot storage
 #   bulk expiry tiers" (any subset, default all) runs the named cases only (the memory case
@@ -36,7 +36,7 @@ for a in "$@"; do
 done
 MEMBERS=${MEMBERS:-100000}; CLIENTS=${CLIENTS:-4}; SECS=${SECONDS_PER_RUN:-20}; ROUNDS=${ROUNDS:-3}
 BULK=${BULK:-1000000}; BULK_MEMBERS=${BULK_MEMBERS:-100000}; TIER_MEMBERS=${TIER_MEMBERS:-1000000}
-MAINT_BATCH=${MAINT_BATCH:-25}
+MAINT_BATCH=${MAINT_BATCH:-50}
 # tier reviews are set-based per run_maintenance call (src/tier_review.c): a call's fixed
 # cost (its passes, rollups) is paid per batch, so they run in larger batches
 TIER_BATCH=${TIER_BATCH:-1000}
