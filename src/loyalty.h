@@ -151,6 +151,7 @@ extern const char *const ly_downgrade_names[];
 #define LY_N_WINDOW 3
 #define LY_N_DOWNGRADE 3
 extern int	ly_enum_value(const char *name, const char *const *names, int n);
+extern char *ly_enum_names(const char *const *names, int n);
 
 /* ---- calendar arithmetic in a program's time zone (calendar.c) ---- */
 extern pg_tz *ly_timezone(const char *name);

@@ -61,19 +61,10 @@ want_name(const char *key, JsonbValue *v, const char *const *names, int n)
 	int			r = ly_enum_value(s, names, n);
 
 	if (r < 0)
-	{
-		StringInfoData buf;
-		int			i;
-
-		initStringInfo(&buf);
-		for (i = 0; i < n; i++)
-			if (names[i])
-				appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", names[i]);
 		ereport(ERROR,
 				(errcode(LY_INVALID_RULE),
 				 errmsg("invalid rule definition: bad value for \"%s\"", key),
-				 errdetail("\"%s\" is not one of: %s.", s, buf.data)));
-	}
+				 errdetail("\"%s\" is not one of: %s.", s, ly_enum_names(names, n))));
 	return r;
 }
 

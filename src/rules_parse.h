@@ -1,6 +1,6 @@
 /*
  * rules_parse.h: the parsed form of an earning rule and its parser, which is pure
- * (no SPI, no caches) so test/fuzz/fuzz_rules.c compiles it against test/fuzz/pgstub.
+ * (no SPI, no caches) so the libFuzzer harness test/fuzz/fuzz_rules.c can build it outside the server.
  */
 #ifndef LY_RULES_PARSE_H
 #define LY_RULES_PARSE_H

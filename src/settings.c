@@ -37,6 +37,20 @@ ly_enum_value(const char *name, const char *const *names, int n)
 	return -1;
 }
 
+/* The names of an enum as "a, b, c", for an error's detail. */
+char *
+ly_enum_names(const char *const *names, int n)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < n; i++)
+		if (names[i])
+			appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", names[i]);
+	return buf.data;
+}
+
 static void
 bad_setting(const char *key, const char *detail)
 {
@@ -61,19 +75,10 @@ want_enum(const char *key, JsonbValue *v, const char *const *names, int n)
 	int			r = ly_enum_value(s, names, n);
 
 	if (r < 0)
-	{
-		StringInfoData buf;
-		int			i;
-
-		initStringInfo(&buf);
-		for (i = 0; i < n; i++)
-			if (names[i])
-				appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", names[i]);
 		ereport(ERROR,
 				(errcode(LY_INVALID_SETTING),
 				 errmsg("invalid value for setting \"%s\"", key),
-				 errdetail("\"%s\" is not one of: %s.", s, buf.data)));
-	}
+				 errdetail("\"%s\" is not one of: %s.", s, ly_enum_names(names, n))));
 	return r;
 }
 
