@@ -36,10 +36,20 @@
 #include "utils/regproc.h"
 #include "utils/hsearch.h"
 #include "utils/tuplestore.h"
+#include "utils/typcache.h"
 #include "utils/array.h"
 #include "utils/datum.h"
 #include "common/string.h"
 #include "access/xact.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "nodes/makefuncs.h"
+#include "executor/executor.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
 
 /* operations.c; called directly so the batch shares earn's code path */
 extern PGDLLEXPORT Datum loyalty_earn(PG_FUNCTION_ARGS);
@@ -49,9 +59,41 @@ extern PGDLLEXPORT Datum loyalty_earn(PG_FUNCTION_ARGS);
 
 /* ---- write-behind buffers ---- */
 
+/*
+ * A flush of entries or lots writes straight into the table: table_multi_insert
+ * (one WAL record per page) and ExecInsertIndexTuples, the calls COPY makes,
+ * instead of an INSERT ... SELECT FROM unnest(arrays). It writes what that
+ * INSERT writes: the same columns, its coalesce()s for NULLs, the other
+ * columns' defaults (recorded_at), NOT NULL and CHECK constraints, unique
+ * indexes. The INSERT stays the path (direct.ok false) when the table is not
+ * plain: insert triggers, row-level security in force, a generated column, an
+ * exclusion constraint, no INSERT privilege, or a column whose name or type is
+ * not the one the buffer holds.
+ */
+#define DIRECT_SLOTS 1000
+
+typedef struct Direct
+{
+	bool		ok;
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	int			natts;
+	int		   *src;			/* per attribute: the buffer column, or -1 */
+	ExprState **defaults;		/* per attribute not in the buffer: its default, if any */
+	Datum	   *ifnull;			/* per attribute: what a NULL becomes (the INSERT's coalesce) */
+	bool	   *has_ifnull;
+	Oid		   *input;			/* per attribute: input function of the enum the text is cast to */
+	Oid		   *ioparam;
+	char	  **last_text;		/* ... and its last cast, cached */
+	Datum	   *last_value;
+	TupleTableSlot **slots;
+} Direct;
+
 typedef struct Buf
 {
 	LyQuery    *q;				/* INSERT/UPDATE ... FROM unnest($1, ..., $ncols) */
+	Direct		direct;
 	int			ncols;
 	Oid			types[LY_MEMBER_COLUMNS];	/* element types */
 	int16		typlen[LY_MEMBER_COLUMNS];
@@ -87,6 +129,31 @@ static LyQuery q_existing_keys = {
 	"SELECT idempotency_key FROM loyalty.entry WHERE member_id = $1 AND idempotency_key = ANY ($2)",
 	2, {INT8OID, TEXTARRAYOID}, NULL};
 
+/* the chunk's members, locked in id order (the order every multi-member path uses) */
+StaticAssertDecl(LY_MEMBER_COLUMNS == 25, "q_lock_ahead must select what ly_member_from_columns reads");
+static LyQuery q_lock_ahead = {
+	"SELECT id, program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, "
+	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, "
+	"       last_entry_at, next_transition_at, q_start, q_oldest, q_asof, tier_review_at, "
+	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until, grace_tier_id, "
+	"       earned_tier_id, referred_by FROM loyalty.member "
+	" WHERE id = ANY ($1) ORDER BY id FOR UPDATE", 1, {INT8ARRAYOID}, NULL};
+
+static LyQuery q_keys_ahead = {
+	"SELECT e.member_id, e.idempotency_key "
+	"  FROM unnest($1, $2) AS u(m, k) "
+	"  JOIN loyalty.entry e ON e.member_id = u.m AND e.idempotency_key = u.k", 2,
+	{INT8ARRAYOID, TEXTARRAYOID}, NULL};
+
+/* tiers.c q_window_sum, per member */
+static LyQuery q_window_ahead = {
+	"SELECT u.m, w.s, w.o FROM unnest($1, $2, $3) AS u(m, a, b) "
+	" CROSS JOIN LATERAL (SELECT coalesce(sum(qualifying), 0) AS s, min(qualifying_at) AS o "
+	"                       FROM loyalty.entry "
+	"                      WHERE member_id = u.m AND qualifying <> 0 "
+	"                        AND qualifying_at >= u.a AND qualifying_at <= u.b) w", 3,
+	{INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID}, NULL};
+
 bool		ly_batch_active = false;
 
 static struct
@@ -109,7 +176,243 @@ static struct
 	HTAB	   *keys;			/* its keys that exist: looked up, or written by the batch */
 	bool		looked_up;		/* keys of the current run of rows looked up */
 	Datum		run_keys;		/* text[] of the current run's keys */
+	/* the members of the chunk being processed, read ahead (see read_ahead) */
+	MemoryContext aheadcxt;
+	struct Ahead *ahead;
+	int			nahead;
+	bool		ahead_valid;
 } B;
+
+/*
+ * A member of the chunk, read ahead: its locked row, which of its keys in the
+ * chunk exist, and its qualifying window at its first row's business time
+ * (read only when the row has no window state yet: earn's first use).
+ */
+typedef struct Ahead
+{
+	int64		id;
+	Datum		cols[LY_MEMBER_COLUMNS];
+	bool		nulls[LY_MEMBER_COLUMNS];
+	int64		referred_by;
+	bool		saved;			/* the batch has saved it since: the row above is stale */
+	int			nkeys;			/* its keys of the chunk that exist */
+	char	  **keys;
+	bool		has_window;
+	TimestampTz w_start;
+	TimestampTz w_at;
+	Numeric		w_sum;
+	TimestampTz w_oldest;
+	bool		w_has_oldest;
+} Ahead;
+
+/*
+ * The columns q_flush_entries and q_flush_lots write, per buffer column (the
+ * lot's points column also fills remaining), and the NULL replacements of
+ * their coalesce()s.
+ */
+static const char *const entry_cols[] = {
+	"member_id", "id", "kind", "points", "at", "idempotency_key", "request", "amount", "reason",
+	"ref_entry_id", "counterparty_id", "qualifying", "qualifying_at", "detail",
+"available_after", "pending_after", "tier_after"};
+static const char *const lot_cols[] = {
+	"member_id", "entry_id", "at", "points", "available_at", "expires_at", "source_lot", "state"};
+
+/* Resolve the direct path for `b` (entries or lots of table `relname`), or leave it off. */
+static void
+direct_init(Buf *b, const char *relname, const char *const *cols)
+{
+	Direct	   *d = &b->direct;
+	Oid			relid = RangeVarGetRelid(makeRangeVar("loyalty", (char *) relname, -1),
+										 RowExclusiveLock, false);
+	Relation	rel;
+	TupleDesc	td;
+	TriggerDesc *tr;
+	int			a;
+	int			c;
+	int			i;
+
+	memset(d, 0, sizeof(*d));
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED ||
+		pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+		return;
+	rel = table_open(relid, RowExclusiveLock);
+	td = RelationGetDescr(rel);
+	tr = rel->trigdesc;
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		(td->constr && td->constr->has_generated_stored) ||
+		(tr && (tr->trig_insert_before_row || tr->trig_insert_after_row ||
+				tr->trig_insert_instead_row || tr->trig_insert_before_statement ||
+				tr->trig_insert_after_statement || tr->trig_insert_new_table)))
+	{
+		table_close(rel, NoLock);
+		return;
+	}
+	d->rel = rel;
+	d->natts = td->natts;
+	d->src = palloc(sizeof(int) * td->natts);
+	d->defaults = palloc0(sizeof(ExprState *) * td->natts);
+	d->ifnull = palloc0(sizeof(Datum) * td->natts);
+	d->has_ifnull = palloc0(sizeof(bool) * td->natts);
+	d->input = palloc0(sizeof(Oid) * td->natts);
+	d->ioparam = palloc0(sizeof(Oid) * td->natts);
+	d->last_text = palloc0(sizeof(char *) * td->natts);
+	d->last_value = palloc0(sizeof(Datum) * td->natts);
+	for (a = 0; a < td->natts; a++)
+		d->src[a] = -1;
+	for (c = 0; c < b->ncols; c++)
+	{
+		AttrNumber	an = get_attnum(relid, cols[c]);
+		Form_pg_attribute att;
+
+		if (an <= 0)
+			goto off;
+		att = TupleDescAttr(td, an - 1);
+		d->src[an - 1] = c;
+		if (att->atttypid != b->types[c])
+		{
+			if (b->types[c] == TEXTOID && type_is_enum(att->atttypid))
+				getTypeInputInfo(att->atttypid, &d->input[an - 1], &d->ioparam[an - 1]);
+			else
+				goto off;
+		}
+		if (b == &B.lots && c == 3)
+		{
+			/* points also fills remaining */
+			an = get_attnum(relid, "remaining");
+			if (an <= 0 || TupleDescAttr(td, an - 1)->atttypid != b->types[c])
+				goto off;
+			d->src[an - 1] = c;
+		}
+	}
+	if (b == &B.entries)
+	{
+		/* coalesce(a7, '{}'), coalesce(a12, 0), coalesce(a14, '{}') */
+		static const int nullable[3] = {6, 11, 13};
+
+		for (i = 0; i < 3; i++)
+		{
+			a = get_attnum(relid, cols[nullable[i]]) - 1;
+			d->has_ifnull[a] = true;
+			d->ifnull[a] = nullable[i] == 11 ? NumericGetDatum(int64_to_numeric(0))
+				: JsonbPGetDatum(ly_jsonb("{}"));
+		}
+	}
+	for (a = 0; a < td->natts; a++)
+	{
+		Node	   *def;
+
+		if (TupleDescAttr(td, a)->attisdropped || d->src[a] >= 0)
+			continue;
+		def = build_column_default(rel, a + 1);
+		if (def != NULL)
+			d->defaults[a] = ExecInitExpr(expression_planner((Expr *) def), NULL);
+	}
+	d->estate = CreateExecutorState();
+	d->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(d->rri, rel, 0, NULL, 0);
+	ExecOpenIndices(d->rri, false);
+	for (i = 0; i < d->rri->ri_NumIndices; i++)
+		if (d->rri->ri_IndexRelationInfo[i]->ii_ExclusionOps != NULL)
+		{
+			ExecCloseIndices(d->rri);
+			goto off;
+		}
+	d->slots = palloc(sizeof(TupleTableSlot *) * DIRECT_SLOTS);
+	/* an unpinned copy: a thousand slots pinning the relation's own descriptor slow the resource owner down */
+	td = CreateTupleDescCopy(td);
+	for (i = 0; i < DIRECT_SLOTS; i++)
+		d->slots[i] = MakeSingleTupleTableSlot(td, &TTSOpsVirtual);
+	d->ok = true;
+	return;
+off:
+	table_close(rel, NoLock);
+	d->rel = NULL;
+}
+
+static void
+direct_end(Direct *d)
+{
+	int			i;
+
+	if (!d->ok)
+		return;
+	for (i = 0; i < DIRECT_SLOTS; i++)
+		ExecDropSingleTupleTableSlot(d->slots[i]);
+	ExecCloseIndices(d->rri);
+	FreeExecutorState(d->estate);
+	table_close(d->rel, NoLock);
+	d->ok = false;
+}
+
+/* The buffered rows into the table, DIRECT_SLOTS at a time. */
+static void
+direct_write(Buf *b)
+{
+	Direct	   *d = &b->direct;
+	ExprContext *econtext = GetPerTupleExprContext(d->estate);
+	CommandId	cid = GetCurrentCommandId(true);
+	bool		check = RelationGetDescr(d->rel)->constr != NULL;
+	int			done;
+
+	for (done = 0; done < b->n; done += DIRECT_SLOTS)
+	{
+		int			k = Min(b->n - done, DIRECT_SLOTS);
+		int			i;
+		int			a;
+
+		for (i = 0; i < k; i++)
+		{
+			TupleTableSlot *s = d->slots[i];
+			int			r = done + i;
+
+			ExecClearTuple(s);
+			for (a = 0; a < d->natts; a++)
+			{
+				int			c = d->src[a];
+				Datum		v = (Datum) 0;
+				bool		isnull = true;
+
+				if (c >= 0)
+				{
+					isnull = b->nulls[c][r];
+					v = b->vals[c][r];
+					if (isnull && d->has_ifnull[a])
+					{
+						v = d->ifnull[a];
+						isnull = false;
+					}
+					else if (!isnull && OidIsValid(d->input[a]))
+					{
+						char	   *t = TextDatumGetCString(v);
+
+						if (d->last_text[a] == NULL || strcmp(t, d->last_text[a]) != 0)
+						{
+							MemoryContext old = MemoryContextSwitchTo(B.cxt);
+
+							d->last_value[a] = OidInputFunctionCall(d->input[a], t, d->ioparam[a], -1);
+							d->last_text[a] = pstrdup(t);
+							MemoryContextSwitchTo(old);
+						}
+						v = d->last_value[a];
+					}
+				}
+				else if (d->defaults[a] != NULL)
+					v = ExecEvalExprSwitchContext(d->defaults[a], econtext, &isnull);
+				s->tts_values[a] = v;
+				s->tts_isnull[a] = isnull;
+			}
+			ExecStoreVirtualTuple(s);
+			if (check)
+				ExecConstraints(d->rri, s, d->estate);
+		}
+		table_multi_insert(d->rel, d->slots, k, cid, 0, NULL);
+		if (d->rri->ri_NumIndices > 0)
+			for (i = 0; i < k; i++)
+				list_free(ExecInsertIndexTuples(d->rri, d->slots[i], d->estate, false, false,
+												NULL, NIL));
+		ResetPerTupleExprContext(d->estate);
+	}
+}
 
 static void
 buf_init(Buf *b, LyQuery *q)
@@ -165,6 +468,15 @@ buf_write(Buf *b)
 
 	if (b->n == 0)
 		return;
+	if (b->direct.ok)
+	{
+		MemoryContext old2 = MemoryContextSwitchTo(B.bufcxt);
+
+		direct_write(b);
+		MemoryContextSwitchTo(old2);
+		b->n = b->cap = 0;
+		return;
+	}
 	/* the arrays live in bufcxt, reset after the flush: a flush leaves nothing behind */
 	old = MemoryContextSwitchTo(B.bufcxt);
 	for (c = 0; c < b->ncols; c++)
@@ -226,6 +538,233 @@ ly_batch_before_query(void)
 		batch_flush();
 }
 
+/* The read-ahead entry of `member_id`, if it is still good. */
+static Ahead *
+ahead_find(int64 member_id)
+{
+	int			lo = 0;
+	int			hi = B.nahead - 1;
+
+	if (!B.ahead_valid || B.flushing)
+		return NULL;
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (B.ahead[mid].id == member_id)
+			return &B.ahead[mid];
+		if (B.ahead[mid].id < member_id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+/*
+ * What was read ahead is good while only the batch's own member writes: a
+ * lock of another member (a hook paying a referrer) may change rows read
+ * ahead, so from then on the chunk's members are read one by one again
+ * (programs.c calls this for try-locks; ly_batch_locked_member for locks).
+ */
+void
+ly_batch_forget_ahead(void)
+{
+	B.ahead_valid = false;
+}
+
+/* The window of the member's first use (tiers.c), if read ahead for exactly [start, at]. */
+bool
+ly_batch_window(int64 member_id, TimestampTz start, TimestampTz at, Numeric *sum,
+				TimestampTz *oldest, bool *has_oldest)
+{
+	Ahead	   *a;
+
+	if (member_id != B.current || (a = ahead_find(member_id)) == NULL || a->saved ||
+		!a->has_window || a->w_start != start || a->w_at != at)
+		return false;
+	*sum = DatumGetNumericCopy(NumericGetDatum(a->w_sum));
+	*oldest = a->w_oldest;
+	*has_oldest = a->w_has_oldest;
+	return true;
+}
+
+/*
+ * Read the chunk's members ahead, three statements for all of them instead of
+ * three for each (its lock, its keys, its window): rows tt->vals[from..nrows),
+ * in member order. The member the batch is in the middle of is not included.
+ * Every member is locked here, in id order, as the one-by-one locks would
+ * have done; a member that is not found is left to earn, which reports it.
+ */
+static void
+read_ahead(SPITupleTable *tt, uint64 from, uint64 nrows, bool has_at, TimestampTz now)
+{
+	TupleDesc	td = tt->tupdesc;
+	MemoryContext old;
+	Datum	   *ids;
+	Datum	   *firstat;
+	bool	   *has_firstat;
+	Datum	   *km;
+	Datum	   *kk;
+	int			nm = 0;
+	int			nk = 0;
+	int			nw = 0;
+	Datum	   *wm;
+	Datum	   *ws;
+	Datum	   *wa;
+	uint64		i;
+	uint64		n;
+	int			j;
+	Datum		v[3];
+
+	/* the chunk is ours to free: the queries below must not take it for a result of theirs (ly_run) */
+	if (SPI_tuptable == tt)
+		SPI_tuptable = NULL;
+	MemoryContextReset(B.aheadcxt);
+	B.ahead = NULL;
+	B.nahead = 0;
+	B.ahead_valid = false;
+	old = MemoryContextSwitchTo(B.aheadcxt);
+	ids = palloc(sizeof(Datum) * (nrows - from));
+	firstat = palloc(sizeof(Datum) * (nrows - from));
+	has_firstat = palloc(sizeof(bool) * (nrows - from));
+	km = palloc(sizeof(Datum) * (nrows - from));
+	kk = palloc(sizeof(Datum) * (nrows - from));
+	for (i = from; i < nrows; i++)
+	{
+		bool		mnull;
+		bool		knull;
+		bool		anull;
+		Datum		mv = SPI_getbinval(tt->vals[i], td, 1, &mnull);
+		Datum		kv = SPI_getbinval(tt->vals[i], td, 3, &knull);
+		Datum		av = SPI_getbinval(tt->vals[i], td, 4, &anull);
+
+		if (mnull)
+			break;				/* NULL members come last: earn reports them */
+		if (DatumGetInt64(mv) == B.current)
+			continue;
+		if (nm == 0 || DatumGetInt64(ids[nm - 1]) != DatumGetInt64(mv))
+		{
+			ids[nm] = mv;
+			/* the business time earn gets for the member's first row */
+			has_firstat[nm] = !has_at || !anull;
+			firstat[nm] = has_at ? av : TimestampTzGetDatum(now);
+			nm++;
+		}
+		if (!knull)
+		{
+			km[nk] = mv;
+			kk[nk++] = datumCopy(kv, false, -1);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	if (nm == 0)
+		return;
+
+	v[0] = PointerGetDatum(construct_array(ids, nm, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	n = ly_run(&q_lock_ahead, v, NULL, 0);
+	old = MemoryContextSwitchTo(B.aheadcxt);
+	B.ahead = palloc0(sizeof(Ahead) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		Ahead	   *a = &B.ahead[i];
+		bool		isnull;
+		int			k;
+
+		a->id = DatumGetInt64(ly_get(i, 1, &isnull));
+		for (k = 0; k < LY_MEMBER_COLUMNS; k++)
+		{
+			Datum		d = ly_get(i, k + 2, &a->nulls[k]);
+
+			/* qualifying and lifetime_spend (columns 9 and 10) are the by-reference ones */
+			if (!a->nulls[k] && (k == 8 || k == 9))
+				d = NumericGetDatum(DatumGetNumericCopy(d));
+			a->cols[k] = d;
+		}
+		a->referred_by = DatumGetInt64(ly_get(i, LY_MEMBER_COLUMNS + 2, &isnull));
+		if (isnull)
+			a->referred_by = 0;
+	}
+	B.nahead = (int) n;
+	MemoryContextSwitchTo(old);
+	/* locked by this transaction: a later lock of one of them must not queue (programs.c) */
+	for (j = 0; j < B.nahead; j++)
+		ly_note_member_locked(B.ahead[j].id);
+	if (B.nahead == 0)
+		return;
+
+	/* their keys of the chunk that exist (read after the locks: no one can add one now) */
+	if (nk > 0)
+	{
+		v[0] = PointerGetDatum(construct_array(km, nk, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		v[1] = PointerGetDatum(construct_array(kk, nk, TEXTOID, -1, false, TYPALIGN_INT));
+		n = ly_run(&q_keys_ahead, v, NULL, 0);
+		old = MemoryContextSwitchTo(B.aheadcxt);
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+			int64		mid = DatumGetInt64(ly_get(i, 1, &isnull));
+			Ahead	   *a;
+
+			B.ahead_valid = true;	/* for ahead_find */
+			a = ahead_find(mid);
+			B.ahead_valid = false;
+			if (a == NULL)
+				continue;
+			if (a->keys == NULL)
+				a->keys = palloc(sizeof(char *) * nk);
+			a->keys[a->nkeys++] = ly_get_text(i, 2);
+		}
+		MemoryContextSwitchTo(old);
+	}
+
+	/* the windows of the members without window state, as earn's first use reads them */
+	old = MemoryContextSwitchTo(B.aheadcxt);
+	wm = palloc(sizeof(Datum) * B.nahead);
+	ws = palloc(sizeof(Datum) * B.nahead);
+	wa = palloc(sizeof(Datum) * B.nahead);
+	MemoryContextSwitchTo(old);
+	for (j = 0, i = 0; j < B.nahead; j++)
+	{
+		Ahead	   *a = &B.ahead[j];
+		Program    *p;
+
+		while (DatumGetInt64(ids[i]) < a->id)
+			i++;
+		if (!a->nulls[14] || !has_firstat[i])	/* q_start: the member has window state */
+			continue;
+		p = ly_program_unchecked(DatumGetInt64(a->cols[0]));
+		a->w_at = DatumGetTimestampTz(firstat[i]);
+		a->w_start = ly_window_start(p, a->w_at);
+		wm[nw] = Int64GetDatum(a->id);
+		ws[nw] = TimestampTzGetDatum(a->w_start);
+		wa[nw++] = TimestampTzGetDatum(a->w_at);
+	}
+	if (nw > 0)
+	{
+		v[0] = PointerGetDatum(construct_array(wm, nw, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		v[1] = PointerGetDatum(construct_array(ws, nw, TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE));
+		v[2] = PointerGetDatum(construct_array(wa, nw, TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE));
+		n = ly_run(&q_window_ahead, v, NULL, 0);
+		old = MemoryContextSwitchTo(B.aheadcxt);
+		B.ahead_valid = true;
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Ahead	   *a = ahead_find(DatumGetInt64(ly_get(i, 1, &isnull)));
+
+			if (a == NULL)
+				continue;
+			a->w_sum = ly_get_numeric(i, 2);
+			a->w_oldest = DatumGetTimestampTz(ly_get(i, 3, &isnull));
+			a->w_has_oldest = !isnull;
+			a->has_window = true;
+		}
+		MemoryContextSwitchTo(old);
+	}
+	B.ahead_valid = true;
+}
+
 static bool
 deferrable(int64 member_id)
 {
@@ -281,6 +820,12 @@ ly_batch_defer_save(Member *m, Datum *v, const char *n)
 	B.program_id = m->prog->id;
 	B.referred_by = m->referred_by;
 	B.saved = B.save_pending = B.dirty = true;
+	{
+		Ahead	   *a = ahead_find(m->id);
+
+		if (a)
+			a->saved = true;
+	}
 	return true;
 }
 
@@ -299,10 +844,22 @@ ly_batch_locked_member(int64 member_id, Program *known)
 	{
 		/* another member (a rule, a hook): it must see what the batch wrote */
 		batch_flush();
+		ly_batch_forget_ahead();
 		return NULL;
 	}
 	if (!B.saved)
-		return NULL;
+	{
+		Ahead	   *a = ahead_find(member_id);
+
+		if (a == NULL || a->saved)
+			return NULL;
+		m = ly_member_from_columns(member_id, a->cols, a->nulls, known);
+		m->referred_by = a->referred_by;
+		/* what lock_member checks after its query: it reports the error itself */
+		if (!ly_program_allowed(m->prog))
+			return NULL;
+		return m;
+	}
 	/* q_save_member's parameters are MEMBER_COLUMNS but the first (program_id) */
 	c[0] = Int64GetDatum(B.program_id);
 	cn[0] = false;
@@ -342,8 +899,21 @@ ly_batch_key_unused(int64 member_id, const char *key)
 		Datum		v[2] = {Int64GetDatum(member_id), B.run_keys};
 		uint64		i;
 		uint64		n;
+		Ahead	   *a = ahead_find(member_id);
 
 		B.looked_up = true;
+		if (a != NULL && !a->saved)
+		{
+			/* read ahead with the chunk: this run of rows is the member's rows of the chunk */
+			for (i = 0; i < (uint64) a->nkeys; i++)
+			{
+				strlcpy(k, a->keys[i], sizeof(k));
+				(void) hash_search(B.keys, k, HASH_ENTER, NULL);
+			}
+			strlcpy(k, key, sizeof(k));
+			(void) hash_search(B.keys, k, HASH_FIND, &found);
+			return !found;
+		}
 		n = ly_run(&q_existing_keys, v, NULL, 0);
 		for (i = 0; i < n; i++)
 		{
@@ -421,6 +991,10 @@ loyalty_earn_batch(PG_FUNCTION_ARGS)
 	BatchRow	cur = {0};
 	Datum		empty_attrs;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TupleDesc	rdesc = NULL;		/* earn's receipt */
+	Datum	   *rvals = NULL;
+	bool	   *rnulls = NULL;
+	HeapTupleData rtup;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(LY_NULL_VALUE), errmsg("purchases must not be null")));
@@ -489,6 +1063,7 @@ loyalty_earn_batch(PG_FUNCTION_ARGS)
 	B.cxt = AllocSetContextCreate(CurrentMemoryContext, "loyalty earn_batch", ALLOCSET_DEFAULT_SIZES);
 	B.bufcxt = AllocSetContextCreate(B.cxt, "loyalty earn_batch buffers", ALLOCSET_DEFAULT_SIZES);
 	B.memcxt = AllocSetContextCreate(B.cxt, "loyalty earn_batch member", ALLOCSET_DEFAULT_SIZES);
+	B.aheadcxt = AllocSetContextCreate(B.cxt, "loyalty earn_batch read-ahead", ALLOCSET_DEFAULT_SIZES);
 	resetcb = MemoryContextAlloc(B.cxt, sizeof(MemoryContextCallback));
 	resetcb->func = batch_reset;
 	resetcb->arg = NULL;
@@ -496,6 +1071,10 @@ loyalty_earn_batch(PG_FUNCTION_ARGS)
 	buf_init(&B.entries, &q_flush_entries);
 	buf_init(&B.lots, &q_flush_lots);
 	buf_init(&B.members, &ly_q_save_members);
+	oldcxt = MemoryContextSwitchTo(B.cxt);
+	direct_init(&B.entries, "entry", entry_cols);
+	direct_init(&B.lots, "lot", lot_cols);
+	MemoryContextSwitchTo(oldcxt);
 	B.current = PG_INT64_MIN;
 	ly_batch_active = true;
 
@@ -517,6 +1096,7 @@ loyalty_earn_batch(PG_FUNCTION_ARGS)
 		if (nrows == 0)
 			break;
 		td = tt->tupdesc;
+		read_ahead(tt, 0, nrows, has_at, now);
 		for (i = 0; i < nrows; i++)
 		{
 			LOCAL_FCINFO(ec, 5);
@@ -582,8 +1162,30 @@ loyalty_earn_batch(PG_FUNCTION_ARGS)
 			outnull[0] = false;
 			out[1] = ec->args[2].value;
 			outnull[1] = false;
-			for (c = 1; c <= 7; c++)
-				out[c + 1] = GetAttributeByNum(rec, c, &outnull[c + 1]);
+			/* the receipt's columns, with its descriptor looked up once (not once per column and row) */
+			if (rdesc == NULL || HeapTupleHeaderGetTypeId(rec) != rdesc->tdtypeid ||
+				HeapTupleHeaderGetTypMod(rec) != rdesc->tdtypmod)
+			{
+				MemoryContext old = MemoryContextSwitchTo(B.cxt);
+
+				rdesc = lookup_rowtype_tupdesc_copy(HeapTupleHeaderGetTypeId(rec),
+													HeapTupleHeaderGetTypMod(rec));
+				if (rdesc->natts < 7)
+					elog(ERROR, "loyalty: a receipt has 7 columns");
+				rvals = palloc(sizeof(Datum) * rdesc->natts);
+				rnulls = palloc(sizeof(bool) * rdesc->natts);
+				MemoryContextSwitchTo(old);
+			}
+			rtup.t_len = HeapTupleHeaderGetDatumLength(rec);
+			ItemPointerSetInvalid(&rtup.t_self);
+			rtup.t_tableOid = InvalidOid;
+			rtup.t_data = rec;
+			heap_deform_tuple(&rtup, rdesc, rvals, rnulls);
+			for (c = 0; c < 7; c++)
+			{
+				out[c + 2] = rvals[c];
+				outnull[c + 2] = rnulls[c];
+			}
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnull);
 			MemoryContextSwitchTo(oldcxt);
 			MemoryContextReset(rowcxt);
@@ -598,6 +1200,8 @@ loyalty_earn_batch(PG_FUNCTION_ARGS)
 	cur.n = 0;					/* errors from here on are the batch's, not a row's */
 	batch_member(PG_INT64_MIN, false, (Datum) 0);
 	batch_flush();
+	direct_end(&B.entries.direct);
+	direct_end(&B.lots.direct);
 	ly_batch_active = false;
 	error_context_stack = errcb.previous;
 	MemoryContextDelete(B.cxt);

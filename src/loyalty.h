@@ -549,5 +549,10 @@ extern bool ly_batch_defer_lot(int64 member_id, Datum *v, const char *n);
 extern bool ly_batch_defer_save(Member *m, Datum *v, const char *n);
 extern Member *ly_batch_locked_member(int64 member_id, Program *known);
 extern bool ly_batch_key_unused(int64 member_id, const char *key);
+/* what earn_batch read ahead for a chunk of members: a lock of another member forgets it */
+extern void ly_batch_forget_ahead(void);
+/* tiers.c: the member's window [start, at], if earn_batch read it ahead */
+extern bool ly_batch_window(int64 member_id, TimestampTz start, TimestampTz at, Numeric *sum,
+							TimestampTz *oldest, bool *has_oldest);
 
 #endif							/* LOYALTY_H */

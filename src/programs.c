@@ -272,6 +272,8 @@ lock_member(int64 member_id, Program *known, bool skip_locked, const char *key, 
 		if (cached)
 			return cached;
 	}
+	else if (ly_batch_active)
+		ly_batch_forget_ahead();	/* a try-lock of a member may write it */
 
 	args[0] = arg;
 	if (key != NULL)

@@ -99,14 +99,18 @@ ly_qualifying_at(Member *m, TimestampTz at, Numeric extra, TimestampTz extra_at)
 
 	if (!m->has_q_state)
 	{
-		/* first use: read the window once */
-		v[0] = Int64GetDatum(m->id);
-		v[1] = TimestampTzGetDatum(start);
-		v[2] = TimestampTzGetDatum(at);
-		ly_run(&q_window_sum, v, NULL, 1);
-		m->qualifying = ly_get_numeric(0, 1);
-		m->q_oldest = DatumGetTimestampTz(ly_get(0, 2, &isnull));
-		m->has_q_oldest = !isnull;
+		/* first use: read the window once (earn_batch may have read it with its chunk) */
+		if (!(ly_batch_active &&
+			  ly_batch_window(m->id, start, at, &m->qualifying, &m->q_oldest, &m->has_q_oldest)))
+		{
+			v[0] = Int64GetDatum(m->id);
+			v[1] = TimestampTzGetDatum(start);
+			v[2] = TimestampTzGetDatum(at);
+			ly_run(&q_window_sum, v, NULL, 1);
+			m->qualifying = ly_get_numeric(0, 1);
+			m->q_oldest = DatumGetTimestampTz(ly_get(0, 2, &isnull));
+			m->has_q_oldest = !isnull;
+		}
 		m->q_start = start;
 		m->q_asof = at;
 		m->has_q_state = true;
