@@ -154,9 +154,9 @@ SELECT is(pg_temp.nentries('tap63a'), pg_temp.nentries('tap63b'), 'the failed ba
 
 -- Insert triggers on the ledger tables: the batch writes through INSERT, the triggers
 -- fire once per entry and per lot, and the result is still earn's.
-CREATE TABLE pg_temp.fired (tbl text);
+CREATE TABLE pg_temp.fired (tbl text, kind text);
 CREATE FUNCTION pg_temp.note() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN INSERT INTO pg_temp.fired VALUES (TG_TABLE_NAME); RETURN NULL; END $$;
+BEGIN INSERT INTO pg_temp.fired VALUES (TG_TABLE_NAME, to_jsonb(NEW) ->> 'kind'); RETURN NULL; END $$;
 CREATE TRIGGER tap63_entry AFTER INSERT ON loyalty.entry FOR EACH ROW EXECUTE FUNCTION pg_temp.note();
 CREATE TRIGGER tap63_lot AFTER INSERT ON loyalty.lot FOR EACH ROW EXECUTE FUNCTION pg_temp.note();
 CREATE TABLE pg_temp.trows (ref text, amount numeric, idempotency_key text, at timestamptz);
@@ -164,9 +164,11 @@ INSERT INTO pg_temp.trows VALUES ('m001', 20, 't1', '2026-09-01'), ('m002', 30, 
                                  ('m002', 30, 't3', '2026-09-02');
 CREATE TABLE pg_temp.tbatch AS SELECT pg_temp.m('tap63a', ref) AS member, amount, idempotency_key, at FROM pg_temp.trows;
 SELECT is((SELECT count(*) FROM loyalty.earn_batch('pg_temp.tbatch')), 3::bigint, 'trigger batch: 3 receipts');
-SELECT results_eq($$SELECT tbl, count(*) FROM pg_temp.fired GROUP BY 1 ORDER BY 1$$,
-                  $$VALUES ('entry'::text, 3::bigint), ('lot', 3)$$,
-                  'the insert triggers fired for each of the 3 entries and 3 lots');
+-- m001's two lots of July 2025 and m002's three expired in July 2026: one expire entry
+-- per expiry date before their September purchases
+SELECT results_eq($$SELECT tbl, kind, count(*) FROM pg_temp.fired GROUP BY 1, 2 ORDER BY 1, 2$$,
+                  $$VALUES ('entry'::text, 'earn'::text, 3::bigint), ('entry', 'expire', 5), ('lot', NULL, 3)$$,
+                  'the insert triggers fired for each entry (3 earns, 5 expiries) and each of the 3 lots');
 DROP TRIGGER tap63_entry ON loyalty.entry;
 DROP TRIGGER tap63_lot ON loyalty.lot;
 DO $$
