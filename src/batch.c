@@ -406,11 +406,19 @@ direct_write(Buf *b)
 				ExecConstraints(d->rri, s, d->estate);
 		}
 		table_multi_insert(d->rel, d->slots, k, cid, 0, NULL);
+		/* the slots hold their tuples now: what the defaults and checks allocated can go */
+		ResetPerTupleExprContext(d->estate);
 		if (d->rri->ri_NumIndices > 0)
 			for (i = 0; i < k; i++)
+			{
+				/* an index insertion's allocations last one row, as in an INSERT's executor */
+				MemoryContext old = MemoryContextSwitchTo(GetPerTupleMemoryContext(d->estate));
+
 				list_free(ExecInsertIndexTuples(d->rri, d->slots[i], d->estate, false, false,
 												NULL, NIL));
-		ResetPerTupleExprContext(d->estate);
+				MemoryContextSwitchTo(old);
+				ResetPerTupleExprContext(d->estate);
+			}
 	}
 }
 
@@ -657,11 +665,14 @@ read_ahead(SPITupleTable *tt, uint64 from, uint64 nrows, bool has_at, TimestampT
 			kk[nk++] = datumCopy(kv, false, -1);
 		}
 	}
-	MemoryContextSwitchTo(old);
 	if (nm == 0)
+	{
+		MemoryContextSwitchTo(old);
 		return;
-
+	}
+	/* the statements' arrays too: everything here lasts one chunk */
 	v[0] = PointerGetDatum(construct_array(ids, nm, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	MemoryContextSwitchTo(old);
 	n = ly_run(&q_lock_ahead, v, NULL, 0);
 	old = MemoryContextSwitchTo(B.aheadcxt);
 	B.ahead = palloc0(sizeof(Ahead) * (n + 1));
@@ -696,8 +707,10 @@ read_ahead(SPITupleTable *tt, uint64 from, uint64 nrows, bool has_at, TimestampT
 	/* their keys of the chunk that exist (read after the locks: no one can add one now) */
 	if (nk > 0)
 	{
+		old = MemoryContextSwitchTo(B.aheadcxt);
 		v[0] = PointerGetDatum(construct_array(km, nk, INT8OID, 8, true, TYPALIGN_DOUBLE));
 		v[1] = PointerGetDatum(construct_array(kk, nk, TEXTOID, -1, false, TYPALIGN_INT));
+		MemoryContextSwitchTo(old);
 		n = ly_run(&q_keys_ahead, v, NULL, 0);
 		old = MemoryContextSwitchTo(B.aheadcxt);
 		for (i = 0; i < n; i++)
@@ -742,9 +755,11 @@ read_ahead(SPITupleTable *tt, uint64 from, uint64 nrows, bool has_at, TimestampT
 	}
 	if (nw > 0)
 	{
+		old = MemoryContextSwitchTo(B.aheadcxt);
 		v[0] = PointerGetDatum(construct_array(wm, nw, INT8OID, 8, true, TYPALIGN_DOUBLE));
 		v[1] = PointerGetDatum(construct_array(ws, nw, TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE));
 		v[2] = PointerGetDatum(construct_array(wa, nw, TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE));
+		MemoryContextSwitchTo(old);
 		n = ly_run(&q_window_ahead, v, NULL, 0);
 		old = MemoryContextSwitchTo(B.aheadcxt);
 		B.ahead_valid = true;
