@@ -11,13 +11,14 @@
  * keep the backend flat), and receipts stream into a tuplestore (spills to
  * disk past work_mem).
  *
- * Set-based where it counts: while a member's rows run, its entries, lots and
- * member row are buffered (see loyalty.h for the contract) and written with one
- * multi-row INSERT per table and one UPDATE of all buffered members per flush;
- * its lock is served from the buffered row, and its idempotency keys are looked
- * up once per run of rows rather than once per row. A query issued on behalf of
- * the member (a sweep reading its lots, a replay, a rule) first writes what is
- * buffered, so earn always reads what it wrote.
+ * Set-based where it counts: each chunk of rows locks its members, looks up
+ * their keys and reads their first qualifying windows in three statements
+ * (read_ahead); while a member's rows run, its entries, lots and member row are
+ * buffered (see loyalty.h for the contract), entries and lots written straight
+ * into their tables (direct_write) and members with one UPDATE per flush; its
+ * lock is served from the buffered row. A query issued on behalf of the member
+ * (a sweep reading its lots, a replay, a rule) first writes what is buffered,
+ * so earn always reads what it wrote.
  *
  * The batch is one transaction: a bad row fails the whole batch, with the row
  * number, member and key in the error's context and the row's own SQLSTATE;
@@ -181,6 +182,7 @@ static struct
 	struct Ahead *ahead;
 	int			nahead;
 	bool		ahead_valid;
+	bool		quiet;			/* reading ahead: its queries are about members not begun yet */
 } B;
 
 /*
@@ -498,14 +500,21 @@ buf_write(Buf *b)
 	b->n = b->cap = 0;
 }
 
-/* Write everything buffered. */
+/*
+ * Write what is buffered; keep_current: all but the current member's row,
+ * which stays pending (its next save replaces it). A member row updated
+ * twice in one transaction costs a second index entry per index (its first
+ * update moves next_transition_at, which is indexed) and, as a row our
+ * transaction wrote, a foreign-key check per reference: the flush between
+ * chunks keeps the member the batch is in the middle of for later.
+ */
 static void
-batch_flush(void)
+batch_flush_ex(bool keep_current)
 {
 	if (B.flushing)
 		return;
 	B.flushing = true;
-	if (B.save_pending)
+	if (B.save_pending && !keep_current)
 	{
 		buf_add(&B.members, B.save_v, B.save_n);
 		B.save_pending = false;
@@ -514,8 +523,15 @@ batch_flush(void)
 	buf_write(&B.lots);
 	buf_write(&B.members);
 	MemoryContextReset(B.bufcxt);
-	B.dirty = false;
+	B.dirty = B.save_pending;
 	B.flushing = false;
+}
+
+/* Write everything buffered. */
+static void
+batch_flush(void)
+{
+	batch_flush_ex(false);
 }
 
 /* The batch moves to the rows of `member` (keys: text[] of its run of rows in this chunk). */
@@ -542,7 +558,7 @@ batch_member(int64 member, bool same, Datum keys)
 void
 ly_batch_before_query(void)
 {
-	if (B.dirty && !B.flushing)
+	if (B.dirty && !B.flushing && !B.quiet)
 		batch_flush();
 }
 
@@ -1111,7 +1127,13 @@ loyalty_earn_batch(PG_FUNCTION_ARGS)
 		if (nrows == 0)
 			break;
 		td = tt->tupdesc;
+		/*
+		 * The chunk's new members have nothing buffered (each member's rows
+		 * are contiguous; the current one is not read ahead): no flush first.
+		 */
+		B.quiet = true;
 		read_ahead(tt, 0, nrows, has_at, now);
+		B.quiet = false;
 		for (i = 0; i < nrows; i++)
 		{
 			LOCAL_FCINFO(ec, 5);
@@ -1210,7 +1232,7 @@ loyalty_earn_batch(PG_FUNCTION_ARGS)
 			SPI_tuptable = NULL;
 		SPI_freetuptable(tt);
 		if (B.entries.n + B.lots.n + B.members.n >= BATCH_FLUSH)
-			batch_flush();
+			batch_flush_ex(true);
 	}
 	cur.n = 0;					/* errors from here on are the batch's, not a row's */
 	batch_member(PG_INT64_MIN, false, (Datum) 0);
