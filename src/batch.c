@@ -146,6 +146,10 @@ static LyQuery q_keys_ahead = {
 	"  JOIN loyalty.entry e ON e.member_id = u.m AND e.idempotency_key = u.k", 2,
 	{INT8ARRAYOID, TEXTARRAYOID}, NULL};
 
+static LyQuery q_used_ahead = {
+	"SELECT u.m FROM unnest($1) AS u(m) "
+	" WHERE EXISTS (SELECT FROM loyalty.entry e WHERE e.member_id = u.m)", 1, {INT8ARRAYOID}, NULL};
+
 /* tiers.c q_window_sum, per member */
 static LyQuery q_window_ahead = {
 	"SELECT u.m, w.s, w.o FROM unnest($1, $2, $3) AS u(m, a, b) "
@@ -197,6 +201,7 @@ typedef struct Ahead
 	bool		nulls[LY_MEMBER_COLUMNS];
 	int64		referred_by;
 	bool		saved;			/* the batch has saved it since: the row above is stale */
+	bool		has_entries;	/* it has any ledger entry */
 	int			nkeys;			/* its keys of the chunk that exist */
 	char	  **keys;
 	bool		has_window;
@@ -562,15 +567,13 @@ ly_batch_before_query(void)
 		batch_flush();
 }
 
-/* The read-ahead entry of `member_id`, if it is still good. */
+/* The read-ahead entry of `member_id` (binary search: the chunk's members are in id order). */
 static Ahead *
-ahead_find(int64 member_id)
+ahead_get(int64 member_id)
 {
 	int			lo = 0;
 	int			hi = B.nahead - 1;
 
-	if (!B.ahead_valid || B.flushing)
-		return NULL;
 	while (lo <= hi)
 	{
 		int			mid = (lo + hi) / 2;
@@ -583,6 +586,15 @@ ahead_find(int64 member_id)
 			hi = mid - 1;
 	}
 	return NULL;
+}
+
+/* The read-ahead entry of `member_id`, if it is still good. */
+static Ahead *
+ahead_find(int64 member_id)
+{
+	if (!B.ahead_valid || B.flushing)
+		return NULL;
+	return ahead_get(member_id);
 }
 
 /*
@@ -720,7 +732,33 @@ read_ahead(SPITupleTable *tt, uint64 from, uint64 nrows, bool has_at, TimestampT
 	if (B.nahead == 0)
 		return;
 
+	/*
+	 * Which of them have any entry (one probe each, read after the locks like
+	 * everything below): a member without one has no key to replay and an
+	 * empty window, and its keys need no probe each.
+	 */
+	n = ly_run(&q_used_ahead, v, NULL, 0);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Ahead	   *a = ahead_get(DatumGetInt64(ly_get(i, 1, &isnull)));
+
+		if (a != NULL)
+			a->has_entries = true;
+	}
+
 	/* their keys of the chunk that exist (read after the locks: no one can add one now) */
+	for (i = 0, j = 0; i < (uint64) nk; i++)
+	{
+		Ahead	   *a = ahead_get(DatumGetInt64(km[i]));
+
+		if (a != NULL && a->has_entries)
+		{
+			km[j] = km[i];
+			kk[j++] = kk[i];
+		}
+	}
+	nk = j;
 	if (nk > 0)
 	{
 		old = MemoryContextSwitchTo(B.aheadcxt);
@@ -732,12 +770,8 @@ read_ahead(SPITupleTable *tt, uint64 from, uint64 nrows, bool has_at, TimestampT
 		for (i = 0; i < n; i++)
 		{
 			bool		isnull;
-			int64		mid = DatumGetInt64(ly_get(i, 1, &isnull));
-			Ahead	   *a;
+			Ahead	   *a = ahead_get(DatumGetInt64(ly_get(i, 1, &isnull)));
 
-			B.ahead_valid = true;	/* for ahead_find */
-			a = ahead_find(mid);
-			B.ahead_valid = false;
 			if (a == NULL)
 				continue;
 			if (a->keys == NULL)
@@ -765,6 +799,16 @@ read_ahead(SPITupleTable *tt, uint64 from, uint64 nrows, bool has_at, TimestampT
 		p = ly_program_unchecked(DatumGetInt64(a->cols[0]));
 		a->w_at = DatumGetTimestampTz(firstat[i]);
 		a->w_start = ly_window_start(p, a->w_at);
+		if (!a->has_entries)
+		{
+			/* what q_window_ahead answers for a member without entries */
+			old = MemoryContextSwitchTo(B.aheadcxt);
+			a->w_sum = int64_to_numeric(0);
+			MemoryContextSwitchTo(old);
+			a->w_has_oldest = false;
+			a->has_window = true;
+			continue;
+		}
 		wm[nw] = Int64GetDatum(a->id);
 		ws[nw] = TimestampTzGetDatum(a->w_start);
 		wa[nw++] = TimestampTzGetDatum(a->w_at);
@@ -778,11 +822,10 @@ read_ahead(SPITupleTable *tt, uint64 from, uint64 nrows, bool has_at, TimestampT
 		MemoryContextSwitchTo(old);
 		n = ly_run(&q_window_ahead, v, NULL, 0);
 		old = MemoryContextSwitchTo(B.aheadcxt);
-		B.ahead_valid = true;
 		for (i = 0; i < n; i++)
 		{
 			bool		isnull;
-			Ahead	   *a = ahead_find(DatumGetInt64(ly_get(i, 1, &isnull)));
+			Ahead	   *a = ahead_get(DatumGetInt64(ly_get(i, 1, &isnull)));
 
 			if (a == NULL)
 				continue;
