@@ -55,8 +55,8 @@
 /* operations.c; called directly so the batch shares earn's code path */
 extern PGDLLEXPORT Datum loyalty_earn(PG_FUNCTION_ARGS);
 
-#define BATCH_FETCH 1000
-#define BATCH_FLUSH 2000		/* buffered entries (or members) that trigger a flush */
+#define BATCH_FETCH 4000
+#define BATCH_FLUSH 8000		/* buffered entries (or members) that trigger a flush */
 
 /* ---- write-behind buffers ---- */
 

@@ -1,4 +1,4 @@
--- 63_earn_batch_chunks: earn_batch over more rows than one chunk (it reads 1000 rows at a
+-- 63_earn_batch_chunks: earn_batch over more rows than one chunk (it reads 4000 rows at a
 -- time, locks and reads each chunk's members ahead in three statements, and writes its
 -- entries and lots straight into the tables) gives what earn gives row by row: twin
 -- programs, one fed by earn_batch, the other by earn per row, compared row for row.
@@ -30,7 +30,7 @@ EXCEPTION WHEN OTHERS THEN
     RETURN st || ' ' || substring(ctx FROM 'earn_batch row [^\n]*');
 END $$;
 
--- 250 members in each program; every fifth earned 40 (key pre<i>) on 2025-06-01 before
+-- 900 members in each program; every fifth earned 40 (key pre<i>) on 2025-06-01 before
 -- the batch: it has window state and a key the batch replays as its first row.
 DO $$
 DECLARE prog text; i int;
@@ -39,16 +39,16 @@ BEGIN
         PERFORM loyalty.create_program(prog, 'Chunks', '{"expiry": {"policy": "rolling", "months": 12}, "timezone": "UTC"}');
         PERFORM loyalty.add_tier(prog, 'base', 'Base', 0);
         PERFORM loyalty.add_tier(prog, 'gold', 'Gold', 400, 2);
-        FOR i IN 1..250 LOOP
+        FOR i IN 1..900 LOOP
             PERFORM loyalty.enroll(prog, 'm' || lpad(i::text, 3, '0'), '2025-01-01');
         END LOOP;
-        FOR i IN 5..250 BY 5 LOOP
+        FOR i IN 5..900 BY 5 LOOP
             PERFORM loyalty.earn(pg_temp.m(prog, 'm' || lpad(i::text, 3, '0')), 40, 'pre' || i, '2025-06-01');
         END LOOP;
     END LOOP;
 END $$;
 
--- Member i buys 1 + i % 17 times from 2025-07-01 on (2232 rows: three chunks); every
+-- Member i buys 1 + i % 17 times from 2025-07-01 on (8108 rows: three chunks); every
 -- eleventh buys in 2026-08 (its 2025-06 lot expired on 2026-06-01); every seventh
 -- sends its first purchase twice; every fifth resends pre<i>.
 CREATE TABLE pg_temp.rows (ref text, amount numeric, idempotency_key text, at timestamptz);
@@ -56,12 +56,12 @@ INSERT INTO pg_temp.rows
 SELECT 'm' || lpad(i::text, 3, '0'), 10 + (i * 7 + j * 3) % 50, 'b' || i || '-' || j,
        CASE WHEN i % 11 = 0 THEN timestamptz '2026-08-01' ELSE timestamptz '2025-07-01' END
          + (j * 5 + i % 3) * interval '1 day'
-  FROM generate_series(1, 250) i, generate_series(1, 1 + i % 17) j;
+  FROM generate_series(1, 900) i, generate_series(1, 1 + i % 17) j;
 INSERT INTO pg_temp.rows
 SELECT ref, amount, idempotency_key, at FROM pg_temp.rows
  WHERE substr(ref, 2)::int % 7 = 0 AND idempotency_key LIKE '%-1';
 INSERT INTO pg_temp.rows SELECT 'm' || lpad(i::text, 3, '0'), 40, 'pre' || i, '2025-06-01'
-  FROM generate_series(5, 250, 5) i;
+  FROM generate_series(5, 900, 5) i;
 CREATE TABLE pg_temp.batch_a AS
 SELECT pg_temp.m('tap63a', ref) AS member, amount, idempotency_key, at FROM pg_temp.rows;
 
@@ -79,10 +79,10 @@ BEGIN
     END LOOP;
 END $$;
 
-SELECT is((SELECT count(*) FROM pg_temp.out_a), 2317::bigint,
-          '2232 purchases, 35 repeated within the batch, 50 replays of earlier ones: one receipt each');
-SELECT is((SELECT count(*) FILTER (WHERE replayed) FROM pg_temp.out_a), 85::bigint,
-          '35 + 50 receipts are replays');
+SELECT is((SELECT count(*) FROM pg_temp.out_a), 8416::bigint,
+          '8108 purchases, 128 repeated within the batch, 180 replays of earlier ones: one receipt each');
+SELECT is((SELECT count(*) FILTER (WHERE replayed) FROM pg_temp.out_a), 308::bigint,
+          '128 + 180 receipts are replays');
 SELECT results_eq(
     $$SELECT n, idempotency_key, pg_temp.ref(member_id), points, available, pending, tier, replayed
         FROM pg_temp.out_a ORDER BY n$$,
@@ -144,11 +144,11 @@ SELECT ok((SELECT bool_and(e.recorded_at BETWEEN now() AND clock_timestamp())
 -- fails with that row's number; nothing is written.
 CREATE TABLE pg_temp.bad AS
 SELECT member, amount, 'again-' || idempotency_key AS idempotency_key, at FROM pg_temp.batch_a;
-INSERT INTO pg_temp.bad SELECT pg_temp.m('tap63a', 'm249'), 999, 'b249-1', '2025-07-06';
+INSERT INTO pg_temp.bad SELECT pg_temp.m('tap63a', 'm899'), 999, 'b899-1', '2025-07-08';
 SELECT is(pg_temp.batch_error('pg_temp.bad'),
-          (SELECT format('LY020 earn_batch row %s (member %s, idempotency_key b249-1)', n, member)
+          (SELECT format('LY020 earn_batch row %s (member %s, idempotency_key b899-1)', n, member)
              FROM (SELECT row_number() OVER (ORDER BY member, at, idempotency_key) AS n, member, idempotency_key
-                     FROM pg_temp.bad) r WHERE idempotency_key = 'b249-1'),
+                     FROM pg_temp.bad) r WHERE idempotency_key = 'b899-1'),
           'a key reused with another amount in the third chunk: LY020 with its row number');
 SELECT is(pg_temp.nentries('tap63a'), pg_temp.nentries('tap63b'), 'the failed batch wrote nothing');
 
