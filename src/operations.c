@@ -500,6 +500,36 @@ partner_detail(Program *p, Jsonb *attrs, StringInfo out)
 	appendStringInfo(out, ", \"partner\": %s, \"partner_price\": %s", ly_json_str(code), ly_json_num(price));
 }
 
+/*
+ * An earn's detail without what the entry or a default already says (issue 8:
+ * a plain earn stored 81 bytes of it): "tier", the tier held before the
+ * purchase, only when it is not the entry's tier_after; "multiplier" and
+ * "points_per_unit" only when not 1. statement() puts them back (70_reading.sql),
+ * so it shows every earn as before; entries written by 1.0 carry all three.
+ * "promoted_to": the tier this purchase reached (tier_earned), as before.
+ */
+static Jsonb *
+earn_detail(const char *tier_before, const char *tier_earned, const char *tier_after,
+			Numeric multiplier, Numeric points_per_unit, const char *extra)
+{
+	StringInfoData d;
+	char	   *mult = ly_json_num(multiplier);
+	char	   *ppu = ly_json_num(points_per_unit);
+
+	initStringInfo(&d);
+	if (strcmp(tier_before, tier_after) != 0)
+		appendStringInfo(&d, ", \"tier\": %s", ly_json_str(tier_before));
+	if (strcmp(mult, "1") != 0)
+		appendStringInfo(&d, ", \"multiplier\": %s", mult);
+	if (strcmp(ppu, "1") != 0)
+		appendStringInfo(&d, ", \"points_per_unit\": %s", ppu);
+	if (strcmp(tier_before, tier_earned) != 0)
+		appendStringInfo(&d, ", \"promoted_to\": %s", ly_json_str(tier_earned));
+	appendStringInfoString(&d, extra);
+	/* every part starts with ", " */
+	return ly_jsonb(psprintf("{%s}", d.len > 0 ? d.data + 2 : ""));
+}
+
 /* earn(member, amount, idempotency_key, at, attrs): points for a purchase */
 PG_FUNCTION_INFO_V1(loyalty_earn);
 Datum
@@ -516,6 +546,7 @@ loyalty_earn(PG_FUNCTION_ARGS)
 	NewLot		lot = {0};
 	EntryRow	e = {0};
 	const char *tier_before;
+	const char *tier_earned;
 	StringInfoData extra;
 
 	ly_op_init(&op, "earn", ly_arg_key(fcinfo, 2), ly_arg_at(fcinfo, 3));
@@ -557,14 +588,12 @@ loyalty_earn(PG_FUNCTION_ARGS)
 		e.amount = amount;
 		e.qualifying = basis_contribution(p, points, amount, 1);
 		e.qualifying_at = op.at;
-		e.detail = ly_jsonb(psprintf("{\"tier\": %s, \"multiplier\": %s, \"points_per_unit\": %s%s%s%s}",
-									 ly_json_str(tier_before), ly_json_num(multiplier),
-									 ly_json_num(p->s.points_per_unit),
-									 strcmp(tier_before, ly_tier_code(m)) != 0 ? ", \"promoted_to\": " : "",
-									 strcmp(tier_before, ly_tier_code(m)) != 0 ? ly_json_str(ly_tier_code(m)) : "",
-									 extra.data));
+		tier_earned = ly_tier_code(m);
 		/* before the entry, so its receipt columns (what a replay returns) count what the hooks paid */
 		ly_after_purchase(&op, &e, attrs);
+		/* after the hooks: whether "tier" is the entry's tier_after is known only now */
+		e.detail = earn_detail(tier_before, tier_earned, ly_tier_code(m), multiplier,
+							   p->s.points_per_unit, extra.data);
 		write_credit(m, &e, points > 0 ? &lot : NULL);
 		ly_op_receipt(&op, e.id, points);
 	}
