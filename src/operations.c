@@ -23,8 +23,8 @@ static LyQuery q_insert_entry = {
 	"INSERT INTO loyalty.entry (member_id, id, kind, points, at, idempotency_key, request, "
 	"       amount, reason, ref_entry_id, counterparty_id, qualifying, qualifying_at, detail, "
 	"       available_after, pending_after, tier_after) "
-	"VALUES ($1, $2, $3::loyalty.entry_kind, $4, $5, $6, coalesce($7, '{}'), $8, $9, $10, $11, coalesce($12, 0), "
-	"        $13, coalesce($14, '{}'), $15, $16, $17)", 17,
+	"VALUES ($1, $2, $3::loyalty.entry_kind, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, 0), "
+	"        $13, $14, $15, $16, $17)", 17,
 	{INT8OID, INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID, NUMERICOID,
 	 TEXTOID, INT8OID, INT8OID, NUMERICOID, TIMESTAMPTZOID, JSONBOID, INT8OID, INT8OID, TEXTOID}, NULL};
 
@@ -91,8 +91,8 @@ static LyQuery q_write_credit = {
 	"  INSERT INTO loyalty.entry (member_id, id, kind, points, at, idempotency_key, request, "
 	"         amount, reason, ref_entry_id, counterparty_id, qualifying, qualifying_at, detail, "
 	"         available_after, pending_after, tier_after) "
-	"  VALUES ($1, $2, $3::loyalty.entry_kind, $4, $5, $6, coalesce($7, '{}'), $8, $9, $10, $11, "
-	"          coalesce($12, 0), $13, coalesce($14, '{}'), $15, $16, $17)), "
+	"  VALUES ($1, $2, $3::loyalty.entry_kind, $4, $5, $6, $7, $8, $9, $10, $11, "
+	"          coalesce($12, 0), $13, $14, $15, $16, $17)), "
 	"l AS ("
 	"  INSERT INTO loyalty.lot (member_id, entry_id, at, points, remaining, available_at, "
 	"         expires_at, source_lot, state) "
@@ -174,7 +174,7 @@ ly_entry_init(EntryRow *e, Op *op, const char *kind, int64 points)
 /* ---- the shape every operation shares ---- */
 
 static LyQuery q_find_key = {
-	"SELECT id, kind::text, request, points, available_after, pending_after, tier_after, amount "
+	"SELECT id, kind::text, coalesce(request, '{}'), points, available_after, pending_after, tier_after, amount "
 	"  FROM loyalty.entry WHERE member_id = $1 AND idempotency_key = $2", 2, {INT8OID, TEXTOID}, NULL};
 
 /*
@@ -191,7 +191,7 @@ earn_request(Numeric amount, Jsonb *attrs)
 							 attrs ? JsonbToCString(NULL, &attrs->root, VARSIZE(attrs)) : "{}"));
 }
 
-/* What an earn entry stores as its request: NULL (the column's default, {}) if no attrs. */
+/* What an earn entry stores as its request: NULL (none; {} before 1.1) if no attrs. */
 static Jsonb *
 earn_stored_request(Jsonb *attrs)
 {
@@ -236,6 +236,7 @@ ly_op_replayed(Op *op, int64 member_id)
 	Jsonb	   *req;
 	Jsonb	   *mine;
 	bool		isnull;
+	bool		no_amount;
 	Datum		amount;
 
 	/* earn_batch knows which keys of the member it processes exist */
@@ -244,9 +245,9 @@ ly_op_replayed(Op *op, int64 member_id)
 	if (ly_run(&q_find_key, v, NULL, 1) != 1)
 		return false;
 	kind = ly_get_text(0, 2);
-	amount = ly_get(0, 8, &isnull);
+	amount = ly_get(0, 8, &no_amount);
 	req = stored_request(kind, DatumGetJsonbP(ly_get(0, 3, &isnull)),
-						 isnull ? NULL : DatumGetNumeric(amount));
+						 no_amount ? NULL : DatumGetNumeric(amount));
 	mine = op_request(op);
 	if (strcmp(kind, op->kind) != 0 ||
 		!DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(req), JsonbPGetDatum(mine))))
@@ -507,6 +508,7 @@ partner_detail(Program *p, Jsonb *attrs, StringInfo out)
  * "points_per_unit" only when not 1. statement() puts them back (70_reading.sql),
  * so it shows every earn as before; entries written by 1.0 carry all three.
  * "promoted_to": the tier this purchase reached (tier_earned), as before.
+ * NULL when nothing is left (a plain earn).
  */
 static Jsonb *
 earn_detail(const char *tier_before, const char *tier_earned, const char *tier_after,
@@ -526,8 +528,8 @@ earn_detail(const char *tier_before, const char *tier_earned, const char *tier_a
 	if (strcmp(tier_before, tier_earned) != 0)
 		appendStringInfo(&d, ", \"promoted_to\": %s", ly_json_str(tier_earned));
 	appendStringInfoString(&d, extra);
-	/* every part starts with ", " */
-	return ly_jsonb(psprintf("{%s}", d.len > 0 ? d.data + 2 : ""));
+	/* nothing left: NULL (8 bytes less than {} in the row); every part starts with ", " */
+	return d.len > 0 ? ly_jsonb(psprintf("{%s}", d.data + 2)) : NULL;
 }
 
 /* earn(member, amount, idempotency_key, at, attrs): points for a purchase */
@@ -787,7 +789,7 @@ static LyQuery q_purchase = {
 	"         WHERE r.member_id = e.member_id AND r.ref_entry_id = e.id AND r.kind = 'reverse'), "
 	"       (SELECT coalesce(sum((r.detail ->> 'points_due')::bigint), 0)::bigint FROM loyalty.entry r "
 	"         WHERE r.member_id = e.member_id AND r.ref_entry_id = e.id AND r.kind = 'reverse'), "
-	"       e.detail "
+	"       coalesce(e.detail, '{}') "
 	"  FROM loyalty.entry e WHERE e.member_id = $1 AND e.idempotency_key = $2 AND e.kind = 'earn'",
 	2, {INT8OID, TEXTOID}, NULL};
 

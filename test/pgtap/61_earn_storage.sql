@@ -5,7 +5,8 @@
 -- full request. Entry, lot and member row are written by one statement: all
 -- three agree with the receipt. An earn's detail keeps only what its entry and
 -- the defaults do not say ("tier" when not tier_after, "multiplier" and
--- "points_per_unit" when not 1); statement() shows all of it, as 1.0 stored it.
+-- "points_per_unit" when not 1), and no request or detail is NULL, not {};
+-- statement() shows all of it, as 1.0 stored it.
 BEGIN;
 SET LOCAL timezone = 'UTC';
 SELECT plan(31);
@@ -31,12 +32,12 @@ END $$;
 
 -- 12.50 at 1 point per unit: 12 points (rounding down), base tier
 SELECT is((loyalty.earn(:m, 12.50, 'k1', '2026-02-01 10:00+00')).points, 12::bigint, 'earn: 12 points');
-SELECT is((SELECT request FROM loyalty.entry WHERE member_id = :m AND idempotency_key = 'k1'), '{}'::jsonb,
-          'no attrs: the request is stored as {}');
+SELECT is((SELECT request FROM loyalty.entry WHERE member_id = :m AND idempotency_key = 'k1'), NULL::jsonb,
+          'no attrs: no request is stored (NULL)');
 SELECT is((SELECT amount FROM loyalty.entry WHERE member_id = :m AND idempotency_key = 'k1'), 12.50,
           'the amount is in its column, scale kept');
-SELECT is((SELECT detail FROM loyalty.entry WHERE member_id = :m AND idempotency_key = 'k1'), '{}'::jsonb,
-          'a plain earn stores no detail: its tier is tier_after, multiplier and points_per_unit 1');
+SELECT is((SELECT detail FROM loyalty.entry WHERE member_id = :m AND idempotency_key = 'k1'), NULL::jsonb,
+          'a plain earn stores no detail (NULL): its tier is tier_after, multiplier and points_per_unit 1');
 SELECT is((SELECT s.detail - 'lots' FROM loyalty.statement(:m) s WHERE s.idempotency_key = 'k1'),
           '{"tier": "base", "multiplier": 1, "points_per_unit": 1, "amount": 12.50}'::jsonb,
           'statement() shows the plain earn''s detail in full');
