@@ -6,6 +6,9 @@
 -- before keep their {}, which every reader takes as it takes NULL).
 ALTER TABLE loyalty.entry ALTER COLUMN request DROP NOT NULL, ALTER COLUMN request DROP DEFAULT,
                           ALTER COLUMN detail DROP NOT NULL, ALTER COLUMN detail DROP DEFAULT;
+-- lot_live without id in its key (30_ledger.sql): rebuilt, from the open lots only.
+DROP INDEX loyalty.lot_live;
+CREATE INDEX lot_live ON loyalty.lot (member_id, expires_at) WHERE state <> 'x';
 DROP FUNCTION loyalty.statement(bigint, timestamptz, timestamptz);
 CREATE FUNCTION loyalty.statement(member bigint, from_at timestamptz DEFAULT '-infinity',
                                   to_at timestamptz DEFAULT 'infinity')
