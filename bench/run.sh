@@ -143,11 +143,15 @@ sstate() {  # sstate SIDE: "bytes rows"
     sq "SELECT (SELECT sum(pg_total_relation_size(c)) FROM unnest('{${srel[$1]}}'::regclass[]) c)
                || ' ' || (SELECT count(*) FROM ${srows[$1]})"
 }
-searns() {  # searns SIDE EARNS_PER_CLIENT
-    "$PGBENCH" -n -c 2 -j 2 -t "$2" -D members="$MEMBERS" -f "bench/ops/${sscript[$1]}.sql" "$sdb" >>"$LOG" 2>&1
+# the same random seed on both sides: both earn for the same members in the same order, so
+# their B-trees split alike (with other members each run, B-tree fill moved the figures by
+# several percent from run to run)
+searns() {  # searns SIDE EARNS_PER_CLIENT ROUND
+    "$PGBENCH" -n -c 2 -j 2 -t "$2" --random-seed="$3" -D members="$MEMBERS" \
+        -f "bench/ops/${sscript[$1]}.sql" "$sdb" >>"$LOG" 2>&1
 }
 declare -A sbytes=([ext]=0 [floor]=0) snrows=([ext]=0 [floor]=0)
-searns floor $(( (n / 5 + 1) / 2 )); searns ext $(( (n / 5 + 1) / 2 ))
+searns floor $(( (n / 5 + 1) / 2 )) 1000; searns ext $(( (n / 5 + 1) / 2 )) 1000
 sq "VACUUM loyalty.entry, loyalty.lot, floor_entry, floor_lot" >/dev/null
 rr=()
 for r in $(seq 1 "$ROUNDS"); do
@@ -155,7 +159,7 @@ for r in $(seq 1 "$ROUNDS"); do
     declare -A rb=()
     for sd in $order; do
         read -r b0 c0 < <(sstate "$sd")
-        searns "$sd" "$per"
+        searns "$sd" "$per" "$r"
         read -r b1 c1 < <(sstate "$sd")
         sbytes[$sd]=$((sbytes[$sd] + b1 - b0)); snrows[$sd]=$((snrows[$sd] + c1 - c0))
         rb[$sd]=$(echo "scale=1; ($b1 - $b0) / ($c1 - $c0)" | bc)
