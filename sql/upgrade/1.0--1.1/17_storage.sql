@@ -3,7 +3,7 @@
 -- back, for entries written before and after the upgrade alike. Body changed: drop and
 -- create again; 98_security.sql grants it again.
 -- No request or detail is NULL instead of {} (catalog only: no rewrite; rows written
--- before keep their {}, which every reader takes as it takes NULL).
+-- before keep their {}, which replays, refunds and statement() read as they read NULL).
 ALTER TABLE loyalty.entry ALTER COLUMN request DROP NOT NULL, ALTER COLUMN request DROP DEFAULT,
                           ALTER COLUMN detail DROP NOT NULL, ALTER COLUMN detail DROP DEFAULT;
 -- lot_live without id in its key (30_ledger.sql): rebuilt, from the open lots only.
