@@ -110,8 +110,8 @@ static LyQuery q_flush_entries = {
 	"INSERT INTO loyalty.entry (member_id, id, kind, points, at, idempotency_key, request, "
 	"       amount, reason, ref_entry_id, counterparty_id, qualifying, qualifying_at, detail, "
 	"       available_after, pending_after, tier_after) "
-	"SELECT a1, a2, a3::loyalty.entry_kind, a4, a5, a6, coalesce(a7, '{}'), a8, a9, a10, a11, "
-	"       coalesce(a12, 0), a13, coalesce(a14, '{}'), a15, a16, a17 "
+	"SELECT a1, a2, a3::loyalty.entry_kind, a4, a5, a6, a7, a8, a9, a10, a11, "
+	"       coalesce(a12, 0), a13, a14, a15, a16, a17 "
 	"  FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
 	"       AS u(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17)", 17,
 	{INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID,
@@ -293,16 +293,10 @@ direct_init(Buf *b, const char *relname, const char *const *cols)
 	}
 	if (b == &B.entries)
 	{
-		/* coalesce(a7, '{}'), coalesce(a12, 0), coalesce(a14, '{}') */
-		static const int nullable[3] = {6, 11, 13};
-
-		for (i = 0; i < 3; i++)
-		{
-			a = get_attnum(relid, cols[nullable[i]]) - 1;
-			d->has_ifnull[a] = true;
-			d->ifnull[a] = nullable[i] == 11 ? NumericGetDatum(int64_to_numeric(0))
-				: JsonbPGetDatum(ly_jsonb("{}"));
-		}
+		/* q_flush_entries' coalesce(a12, 0): qualifying */
+		a = get_attnum(relid, cols[11]) - 1;
+		d->has_ifnull[a] = true;
+		d->ifnull[a] = NumericGetDatum(int64_to_numeric(0));
 	}
 	for (a = 0; a < td->natts; a++)
 	{
