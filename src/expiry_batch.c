@@ -16,9 +16,11 @@
  * expires every lot at once), a pending lot to release (a released lot may
  * expire in the same sweep), a debt lot (expiring points settle it first), or a
  * tier event (review, grace end, pin or grant end) due by `now` (ly_sweep
- * reviews tiers between expiry instants). Those members stay locked and due, so
- * maintenance.c's loop, which takes due members in the same order, takes them
- * next: a run handles the same members either way.
+ * reviews tiers between expiry instants). Members with tier events due go to
+ * the set-based tier review (tier_review.c) with the lots read here, when they
+ * have nothing else due; every member neither pass handles stays locked and
+ * due and is returned, in order, to maintenance.c's per-member loop: a run
+ * handles the same members either way, and reads each member row once.
  *
  * loyalty.set_based_expiry = off turns the pass off; the tests run the same
  * scenario both ways and compare the ledgers.
@@ -34,7 +36,7 @@
 #include "utils/timestamp.h"
 
 /* members locked and read per round: bounds memory whatever max_members is */
-#define EXPIRY_CHUNK 500
+#define EXPIRY_CHUNK 1000
 
 static bool set_based_expiry = true;
 
@@ -202,14 +204,23 @@ first_lot(BLot *lots, int n, int64 member_id)
 	return lo;
 }
 
+/* the locked members left to the per-member sweep, in maintenance order */
+typedef struct Rest
+{
+	uint64		n;
+	uint64		cap;
+	int64	   *ids;				/* in the caller's context */
+} Rest;
+
 /*
  * One round: lock up to `want` due members after the cursor, expire the plain
- * ones. Returns the members locked (0: none left); *handled counts the ones
- * swept here. Runs in the caller's (per-round) memory context.
+ * ones, review the tier-only ones, and append the others to rest. Returns the
+ * members locked (0: none left); *handled counts the ones swept here. Runs in
+ * the caller's (per-round) memory context.
  */
 static int
 expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
-			 SweepStats *st, int64 *handled)
+			 SweepStats *st, int64 *handled, Rest *rest, MemoryContext restcxt)
 {
 	Datum		v[4];
 	uint64		nm;
@@ -223,6 +234,11 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 	int			nprogs = 0;
 	int64	   *cand;
 	int			ncand = 0;
+	int			nexp;
+	bool	   *done;
+	Member	  **tms;
+	int		   *tslot;
+	int			nt = 0;
 	BLot	   *lots;
 	int			nlots;
 	Cols		ent;
@@ -270,10 +286,18 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 	for (i = 0; i < nm; i++)
 		ly_note_member_locked(ids[i]);
 
-	/* candidates: due for their lots only, as far as the member row tells */
+	/*
+	 * Candidates: due for their lots only, as far as the member row tells
+	 * (ms[i]), or for tier events (tms[], tier_review.c decides). Their open
+	 * lots are read together: cand[] holds the expiry candidates, then the
+	 * tier ones.
+	 */
 	ms = palloc0(sizeof(Member *) * nm);
+	done = palloc0(sizeof(bool) * nm);
 	cand = palloc(sizeof(int64) * nm);
-	for (i = 0; i < nm; i++)
+	tms = palloc(sizeof(Member *) * nm);
+	tslot = palloc(sizeof(int) * nm);
+	for (i = 0; i < nm && (set_based_expiry || ly_set_based_tier_review); i++)
 	{
 		Program    *known = NULL;
 		Member	   *m;
@@ -289,15 +313,27 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 			progs = nprogs ? repalloc(progs, sizeof(Program *) * (nprogs + 1)) : palloc(sizeof(Program *));
 			progs[nprogs++] = m->prog;
 		}
-		if (!ly_program_allowed(m->prog) ||
-			m->prog->s.expiry_policy == EXPIRY_INACTIVITY ||
-			ly_tier_next_event(m) <= now)
+		if (!ly_program_allowed(m->prog))
+			continue;
+		if (ly_tier_next_event(m) <= now)
+		{
+			if (ly_set_based_tier_review)
+			{
+				tslot[nt] = (int) i;
+				tms[nt++] = m;
+			}
+			continue;
+		}
+		if (!set_based_expiry || m->prog->s.expiry_policy == EXPIRY_INACTIVITY)
 			continue;
 		ms[i] = m;
 		cand[ncand++] = m->id;
 	}
+	nexp = ncand;
+	for (k = 0; k < nt; k++)
+		cand[ncand++] = tms[k]->id;
 	if (ncand == 0)
-		return (int) nm;
+		goto rest;
 
 	/* their open lots, one query */
 	v[0] = ly_int8_array(cand, ncand);
@@ -321,10 +357,10 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 		SPI_tuptable = NULL;
 	}
 
-	cols_init(&ent, 7, ncand * 2);
+	cols_init(&ent, 7, nexp * 2);
 	cols_init(&lot, 3, nlots);
 	cols_init(&drw, 5, nlots);
-	cols_init(&mem, 5, ncand);
+	cols_init(&mem, 5, nexp);
 	for (i = 0; i < nm; i++)
 	{
 		Member	   *m = ms[i];
@@ -429,6 +465,7 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 		mem.c[3][k] = TimestampTzGetDatum(m->last_entry_at);
 		/* what ly_sweep then ly_save_member store: no tier event is due by now */
 		mem.c[4][k] = TimestampTzGetDatum(Min(next, ly_tier_next_event(m)));
+		done[i] = true;
 		(*handled)++;
 	}
 
@@ -437,6 +474,50 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 	cols_run(&q_close_lots, &lot, lot_t, "lots");
 	cols_run(&q_draws, &drw, drw_t, "draws");
 	cols_run(&q_save, &mem, mem_t, "members");
+
+	/* the tier-only members: lots.c's q_next_transition of each, from the same lot rows */
+	if (nt > 0)
+	{
+		TimestampTz *tnext = palloc(sizeof(TimestampTz) * nt);
+		int64	   *tlive = palloc0(sizeof(int64) * nt);
+		bool	   *thandled = palloc0(sizeof(bool) * nt);
+
+		for (k = 0; k < nt; k++)
+		{
+			int			j;
+
+			tnext[k] = DT_NOEND;
+			for (j = first_lot(lots, nlots, tms[k]->id); j < nlots && lots[j].member_id == tms[k]->id; j++)
+			{
+				BLot	   *l = &lots[j];
+
+				if (l->remaining <= 0)
+					continue;
+				tlive[k]++;
+				/* min() skips a lot without expiry (NULL) */
+				if (l->state == 'p' ? l->available_at < tnext[k] : (l->has_expiry && l->expires_at < tnext[k]))
+					tnext[k] = l->state == 'p' ? l->available_at : l->expires_at;
+			}
+		}
+		*handled += (int64) ly_tier_review_members(tms, tnext, tlive, thandled, nt, now);
+		for (k = 0; k < nt; k++)
+			if (thandled[k])
+				done[tslot[k]] = true;
+	}
+
+rest:
+	for (i = 0; i < nm; i++)
+	{
+		if (done[i])
+			continue;
+		if (rest->n == rest->cap)
+		{
+			rest->cap = rest->cap ? rest->cap * 2 : 64;
+			rest->ids = rest->ids ? repalloc(rest->ids, sizeof(int64) * rest->cap)
+				: MemoryContextAlloc(restcxt, sizeof(int64) * rest->cap);
+		}
+		rest->ids[rest->n++] = ids[i];
+	}
 	return (int) nm;
 }
 
@@ -469,17 +550,17 @@ ly_maintenance_rollups(void)
  * due for the per-member loop.
  */
 int64
-ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st)
+ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st, int64 **rest_ids, uint64 *nrest)
 {
 	MemoryContext cxt;
 	MemoryContext old;
+	MemoryContext callcxt = CurrentMemoryContext;
 	TimestampTz cur_at = DT_NOBEGIN;
 	int64		cur_id = 0;
 	int64		locked = 0;
 	int64		handled = 0;
+	Rest		rest = {0};
 
-	if (!set_based_expiry)
-		return 0;
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "loyalty set-based expiry",
 								ALLOCSET_DEFAULT_SIZES);
 	while (locked < limit)
@@ -488,7 +569,7 @@ ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st)
 		int			got;
 
 		old = MemoryContextSwitchTo(cxt);
-		got = expiry_round(now, want, &cur_at, &cur_id, st, &handled);
+		got = expiry_round(now, want, &cur_at, &cur_id, st, &handled, &rest, callcxt);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cxt);
 		locked += got;
@@ -496,5 +577,7 @@ ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st)
 			break;
 	}
 	MemoryContextDelete(cxt);
+	*rest_ids = rest.ids;
+	*nrest = rest.n;
 	return handled;
 }
