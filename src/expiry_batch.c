@@ -28,6 +28,7 @@
 #include "loyalty.h"
 
 #include "catalog/pg_type.h"
+#include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -70,7 +71,7 @@ static LyQuery q_lock_due = {
 
 /* every open lot of the candidates, in lot_live's order: what ly_sweep's queries read */
 static LyQuery q_lots = {
-	"SELECT member_id, id, state, remaining, available_at, expires_at FROM loyalty.lot "
+	"SELECT member_id, id, state, remaining, available_at, expires_at, ctid FROM loyalty.lot "
 	" WHERE member_id = ANY ($1) AND state <> 'x' ORDER BY member_id, expires_at, id", 1,
 	{INT8ARRAYOID}, NULL};
 
@@ -83,14 +84,21 @@ static LyQuery q_entries = {
 	{INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
 	TEXTARRAYOID}, NULL};
 
-/* lots.c's q_update_lots_sum, for many members (each lot appears once) */
+/*
+ * lots.c's q_update_lots_sum, for many members (each lot appears once). The
+ * rows are found by the ctid q_lots read: a lot changes only under its
+ * member's lock, which this transaction has held since before that read, so
+ * the version read is the current one (a TID scan instead of a lot_pkey
+ * descent per lot); the key columns are checked too, and cols_run fails the
+ * statement unless every lot was updated.
+ */
 static LyQuery q_close_lots = {
 	"UPDATE loyalty.lot l "
 	"   SET remaining = l.remaining - d.p, "
 	"       state = CASE WHEN l.remaining - d.p = 0 THEN 'x'::\"char\" ELSE l.state END "
-	"  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS d(m, id, p) "
-	" WHERE l.member_id = d.m AND l.id = d.id", 3,
-	{INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, NULL};
+	"  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::tid[]) AS d(m, id, p, t) "
+	" WHERE l.ctid = d.t AND l.member_id = d.m AND l.id = d.id", 4,
+	{INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIDARRAYOID}, NULL};
 
 static LyQuery q_draws = {
 	"INSERT INTO loyalty.lot_draw (member_id, entry_id, lot_id, at, points) "
@@ -183,6 +191,7 @@ typedef struct BLot
 	TimestampTz available_at;
 	bool		has_expiry;
 	TimestampTz expires_at;
+	ItemPointerData tid;
 } BLot;
 
 /* first row of member_id in lots (sorted by member), or n */
@@ -246,7 +255,7 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 	Cols		drw;
 	Cols		mem;
 	static const Oid ent_t[7] = {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, TEXTOID};
-	static const Oid lot_t[3] = {INT8OID, INT8OID, INT8OID};
+	static const Oid lot_t[4] = {INT8OID, INT8OID, INT8OID, TIDOID};
 	static const Oid drw_t[5] = {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID};
 	static const Oid mem_t[5] = {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 
@@ -350,6 +359,7 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 		lots[k].available_at = DatumGetTimestampTz(ly_get(k, 5, &isnull));
 		lots[k].expires_at = DatumGetTimestampTz(ly_get(k, 6, &isnull));
 		lots[k].has_expiry = !isnull;
+		ItemPointerCopy((ItemPointer) DatumGetPointer(ly_get(k, 7, &isnull)), &lots[k].tid);
 	}
 	if (SPI_tuptable != NULL)
 	{
@@ -358,7 +368,7 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 	}
 
 	cols_init(&ent, 7, nexp * 2);
-	cols_init(&lot, 3, nlots);
+	cols_init(&lot, 4, nlots);
 	cols_init(&drw, 5, nlots);
 	cols_init(&mem, 5, nexp);
 	for (i = 0; i < nm; i++)
@@ -430,6 +440,7 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 				lot.c[0][r] = Int64GetDatum(m->id);
 				lot.c[1][r] = Int64GetDatum(l->id);
 				lot.c[2][r] = Int64GetDatum(l->remaining);
+				lot.c[3][r] = PointerGetDatum(&l->tid);
 				r = cols_add(&drw);
 				drw.c[0][r] = Int64GetDatum(m->id);
 				drw.c[1][r] = Int64GetDatum(entry_id);
