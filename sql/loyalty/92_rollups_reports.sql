@@ -125,6 +125,9 @@ DECLARE
     lo       timestamptz;
     hi       timestamptz;
     use_days boolean;
+    y1       date;
+    y2       date;
+    ys       date[];
 BEGIN
     p := loyalty.report_program(program_kpis.program);
     IF program_kpis.from_at IS NULL OR program_kpis.to_at IS NULL THEN
@@ -164,68 +167,73 @@ BEGIN
         -- no whole day, or no rollups: the whole period is read as one edge
         lo := program_kpis.to_at;
         hi := program_kpis.to_at;
+    ELSE
+        -- the rolled-up years the whole days touch
+        SELECT min(r.year), max(r.year) INTO y1, y2 FROM loyalty.rollup_member_year r
+         WHERE r.program_id = p.id
+           AND (d1 IS NULL OR r.year >= date_trunc('year', d1::timestamp))
+           AND (d2 IS NULL OR r.year < d2);
+        ys := ARRAY(SELECT g::date FROM generate_series(y1::timestamp, y2::timestamp, interval '1 year') g);
     END IF;
 
-    RETURN QUERY EXECUTE $q$
-    WITH e AS (
-        -- the ledger part: [from, lo), [hi, to), and the tail within [lo, hi)
-        SELECT e.member_id, e.kind, e.points, e.amount
-          FROM loyalty.entry e JOIN loyalty.member m ON m.id = e.member_id
-         WHERE m.program_id = $1 AND e.at >= $2 AND e.at < $4
-        UNION ALL
-        SELECT e.member_id, e.kind, e.points, e.amount
-          FROM loyalty.entry e JOIN loyalty.member m ON m.id = e.member_id
-         WHERE m.program_id = $1 AND e.at >= $5 AND e.at < $3
-        UNION ALL
-        SELECT e.member_id, e.kind, e.points, e.amount
-          FROM loyalty.entry e JOIN loyalty.member m ON m.id = e.member_id
-         WHERE m.program_id = $1 AND e.id > $6 AND e.at >= $4 AND e.at < $5
-    ), years AS MATERIALIZED (
-        -- the rolled-up years the whole days d1 <= day < d2 touch, each with the mask of
-        -- those days (bit i = day i of the year); materialized, or the planner computes the
-        -- mask again for every member row
-        SELECT g::date AS year,
-               (~B'0'::bit(366) >> b.lo) & ~(~B'0'::bit(366) >> b.hi) AS mask
-          FROM generate_series(
-                 (SELECT min(r.year) FROM loyalty.rollup_member_year r
-                   WHERE $7 AND r.program_id = $1
-                     AND ($8::date IS NULL OR r.year >= date_trunc('year', $8::timestamp)))::timestamp,
-                 (SELECT max(r.year) FROM loyalty.rollup_member_year r
-                   WHERE $7 AND r.program_id = $1 AND ($9::date IS NULL OR r.year < $9))::timestamp,
-                 interval '1 year') g
-         CROSS JOIN LATERAL (
-               SELECT CASE WHEN $8::date IS NULL THEN 0 ELSE least(366, greatest(0, $8 - g::date)) END AS lo,
-                      CASE WHEN $9::date IS NULL THEN 366 ELSE least(366, greatest(0, $9 - g::date)) END AS hi) b
-    ), per_member AS (
-        SELECT x.member_id, sum(x.purchases) AS purchases, bool_or(x.active) AS active
-          FROM (SELECT e.member_id, count(*) FILTER (WHERE e.kind = 'earn') AS purchases,
-                       bool_or(e.kind IN ('earn', 'redeem')) AS active
-                  FROM e GROUP BY e.member_id
+    -- A member has one row per year: within one year (a month, the last 30 days) the
+    -- rows need no grouping by member, which at a million members is most of the work.
+    RETURN QUERY EXECUTE format($q$
+    WITH ledger AS MATERIALIZED (
+        -- the ledger part: [from, lo), [hi, to), and the tail within [lo, hi), per member
+        SELECT x.member_id,
+               coalesce(sum(x.points) FILTER (WHERE x.kind IN ('earn', 'award', 'subscribe', 'renew')
+                                                OR (x.kind = 'adjust' AND x.points > 0)), 0) AS issued,
+               coalesce(-sum(x.points) FILTER (WHERE x.kind IN ('redeem', 'reward_refund')), 0) AS redeemed,
+               coalesce(-sum(x.points) FILTER (WHERE x.kind = 'expire'), 0) AS expired,
+               coalesce(-sum(x.points) FILTER (WHERE x.kind = 'reverse'), 0) AS reversed,
+               coalesce(-sum(x.points) FILTER (WHERE x.kind = 'adjust' AND x.points < 0), 0) AS adjusted_out,
+               (count(*) FILTER (WHERE x.kind = 'earn'))::int AS purchases,
+               coalesce(sum(x.amount) FILTER (WHERE x.kind = 'earn'), 0)
+                 - coalesce(sum(x.amount) FILTER (WHERE x.kind = 'reverse'), 0) AS spend,
+               bool_or(x.kind IN ('earn', 'redeem')) AS active
+          FROM (SELECT e.member_id, e.kind, e.points, e.amount
+                  FROM loyalty.entry e WHERE e.at >= $2 AND e.at < $4
                 UNION ALL
-                -- the whole days: one row per member and year, the period's days as a mask;
-                -- bit_count(buy1) + bit_count(buy2) is the sum over days of min(purchases, 2)
-                SELECT r.member_id, r.purchases, true
-                  FROM years y
-                 CROSS JOIN LATERAL (
-                       -- per year: the index range of that year's rows only
-                       SELECT r.member_id, bit_count(r.buy1 & y.mask) + bit_count(r.buy2 & y.mask) AS purchases
-                         FROM loyalty.rollup_member_year r
-                        WHERE r.program_id = $1 AND r.year = y.year
-                          AND (r.active & y.mask) <> B'0'::bit(366)) r) x
+                SELECT e.member_id, e.kind, e.points, e.amount
+                  FROM loyalty.entry e WHERE e.at >= $5 AND e.at < $3
+                UNION ALL
+                SELECT e.member_id, e.kind, e.points, e.amount
+                  FROM loyalty.entry e WHERE e.id > $6 AND e.at >= $4 AND e.at < $5) x
          GROUP BY x.member_id
+    ), e AS (
+        -- the program's members among them (grouped first: a lookup per member, not per entry)
+        SELECT l.* FROM ledger l WHERE EXISTS (SELECT FROM loyalty.member m WHERE m.id = l.member_id AND m.program_id = $1)
+    ), years AS MATERIALIZED (
+        -- the years y1..y2 (ys), each with the mask of the whole days d1 <= day < d2 in it (bit i
+        -- = day i of the year); materialized, or the planner computes the mask again for
+        -- every member row
+        SELECT g.year, (~B'0'::bit(366) >> b.lo) & ~(~B'0'::bit(366) >> b.hi) AS mask
+          FROM unnest($10::date[]) g(year)      -- an array: the planner knows how many
+         CROSS JOIN LATERAL (
+               SELECT CASE WHEN $8::date IS NULL THEN 0 ELSE least(366, greatest(0, $8 - g.year)) END AS lo,
+                      CASE WHEN $9::date IS NULL THEN 366 ELSE least(366, greatest(0, $9 - g.year)) END AS hi) b
+    ), yr AS (
+        -- the whole days: a row per member and year with activity in them;
+        -- bit_count(buy1) + bit_count(buy2) is the sum over their days of min(purchases, 2)
+        SELECT r.member_id, r.purchases
+          FROM years y
+         CROSS JOIN LATERAL (
+               -- per year: the index range of that year's rows only (OFFSET 0: not
+               -- flattened into a join that reads every year)
+               SELECT r.member_id, (bit_count(r.buy1 & y.mask) + bit_count(r.buy2 & y.mask))::int AS purchases
+                 FROM loyalty.rollup_member_year r
+                WHERE r.program_id = $1 AND r.year = y.year
+                  AND (r.active & y.mask) <> B'0'::bit(366)
+               OFFSET 0) r
+    ), ym AS (
+        -- one row per member
+        %s
     ), sums AS (
         SELECT sum(x.issued) AS issued, sum(x.redeemed) AS redeemed, sum(x.expired) AS expired,
                sum(x.reversed) AS reversed, sum(x.adjusted_out) AS adjusted_out,
                sum(x.purchases) AS purchases, sum(x.spend) AS spend
-          FROM (SELECT coalesce(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'award', 'subscribe', 'renew')
-                                                        OR (e.kind = 'adjust' AND e.points > 0)), 0) AS issued,
-                       coalesce(-sum(e.points) FILTER (WHERE e.kind IN ('redeem', 'reward_refund')), 0) AS redeemed,
-                       coalesce(-sum(e.points) FILTER (WHERE e.kind = 'expire'), 0) AS expired,
-                       coalesce(-sum(e.points) FILTER (WHERE e.kind = 'reverse'), 0) AS reversed,
-                       coalesce(-sum(e.points) FILTER (WHERE e.kind = 'adjust' AND e.points < 0), 0) AS adjusted_out,
-                       count(*) FILTER (WHERE e.kind = 'earn') AS purchases,
-                       coalesce(sum(e.amount) FILTER (WHERE e.kind = 'earn'), 0)
-                         - coalesce(sum(e.amount) FILTER (WHERE e.kind = 'reverse'), 0) AS spend
+          FROM (SELECT e.issued, e.redeemed, e.expired, e.reversed, e.adjusted_out, e.purchases, e.spend
                   FROM e
                 UNION ALL
                 SELECT r.issued, r.redeemed, r.expired, r.reversed, r.adjusted_out, r.purchases, r.spend
@@ -245,6 +253,7 @@ BEGIN
                                     THEN loyalty.add_months_local(m.last_activity_at, p.expiry_months, p.timezone)
                                END) AS expiry) x
          WHERE m.program_id = $1 AND m.next_transition_at <= now()
+           AND m.next_transition_at < 'infinity'   -- the member_due index's predicate
            AND l.state <> 'x' AND l.remaining > 0 AND l.points > 0
            AND x.expiry <= now()
            AND x.expiry >= $2 AND x.expiry < $3
@@ -253,10 +262,23 @@ BEGIN
                count(*) FILTER (WHERE m.enrolled_at >= $2 AND m.enrolled_at < $3) AS new_members
           FROM loyalty.member m WHERE m.program_id = $1
     ), act AS (
-        SELECT count(*) FILTER (WHERE pm.active) AS active,
-               count(*) FILTER (WHERE pm.purchases >= 1) AS purchasers,
-               count(*) FILTER (WHERE pm.purchases >= 2) AS repeaters
-          FROM per_member pm
+        -- the members active on the whole days or at the edges: those of ym not in e as
+        -- they are, those of e with their rows of the whole days found through the index
+        -- (e is a few days' members: joining the other way would hash every member)
+        SELECT count(*) FILTER (WHERE x.active) AS active,
+               count(*) FILTER (WHERE x.purchases >= 1) AS purchasers,
+               count(*) FILTER (WHERE x.purchases >= 2) AS repeaters
+          FROM (SELECT true AS active, ym.purchases
+                  FROM ym WHERE NOT EXISTS (SELECT FROM e WHERE e.member_id = ym.member_id)
+                UNION ALL
+                SELECT e.active OR d.n > 0, e.purchases + coalesce(d.purchases, 0)
+                  FROM e
+                 CROSS JOIN LATERAL (
+                       SELECT count(*) AS n, sum(bit_count(r.buy1 & y.mask) + bit_count(r.buy2 & y.mask)) AS purchases
+                         FROM years y
+                         JOIN loyalty.rollup_member_year r
+                           ON r.program_id = $1 AND r.year = y.year AND r.member_id = e.member_id
+                        WHERE (r.active & y.mask) <> B'0'::bit(366)) d) x
     )
     SELECT mem.members, mem.new_members, act.active,
            s.issued::bigint, s.redeemed::bigint, (s.expired + u.points)::bigint,
@@ -267,7 +289,9 @@ BEGIN
            act.purchasers, act.repeaters, s.purchases::bigint, s.spend,
            s.reversed::bigint, s.adjusted_out::bigint
       FROM sums s, unswept u, mem, act
-    $q$ USING p.id, program_kpis.from_at, program_kpis.to_at, lo, hi, hwm, use_days, d1, d2;
+    $q$, CASE WHEN y1 = y2 THEN 'SELECT yr.member_id, yr.purchases FROM yr'
+              ELSE 'SELECT yr.member_id, sum(yr.purchases) AS purchases FROM yr GROUP BY yr.member_id' END)
+    USING p.id, program_kpis.from_at, program_kpis.to_at, lo, hi, hwm, use_days, d1, d2, ys;
 END
 $$;
 COMMENT ON FUNCTION loyalty.program_kpis(text, timestamptz, timestamptz) IS
