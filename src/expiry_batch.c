@@ -22,8 +22,9 @@
  * due and is returned, in order, to maintenance.c's per-member loop: a run
  * handles the same members either way, and reads each member row once.
  *
- * loyalty.set_based_expiry = off turns the pass off; the tests run the same
- * scenario both ways and compare the ledgers.
+ * loyalty.set_based_expiry = off turns the set-based expiry off (the rounds
+ * still lock and read the batch, for the tier review and the per-member loop);
+ * the tests run the same scenario both ways and compare the ledgers.
  */
 #include "loyalty.h"
 
@@ -498,7 +499,8 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 			int			j;
 
 			tnext[k] = DT_NOEND;
-			for (j = first_lot(lots, nlots, tms[k]->id); j < nlots && lots[j].member_id == tms[k]->id; j++)
+			for (j = first_lot(lots, nlots, tms[k]->id);
+				 j < nlots && lots[j].member_id == tms[k]->id; j++)
 			{
 				BLot	   *l = &lots[j];
 
@@ -506,7 +508,8 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 					continue;
 				tlive[k]++;
 				/* min() skips a lot without expiry (NULL) */
-				if (l->state == 'p' ? l->available_at < tnext[k] : (l->has_expiry && l->expires_at < tnext[k]))
+				if (l->state == 'p' ? l->available_at < tnext[k]
+					: (l->has_expiry && l->expires_at < tnext[k]))
 					tnext[k] = l->state == 'p' ? l->available_at : l->expires_at;
 			}
 		}
@@ -556,9 +559,10 @@ ly_maintenance_rollups(void)
 }
 
 /*
- * Expire what is plainly due for up to `limit` due members, taken in
- * maintenance.c's order. Returns the members swept; the others it locked stay
- * due for the per-member loop.
+ * Lock up to `limit` due members, in maintenance.c's order, expire what is
+ * plainly due and review the tier-only ones. Returns the members swept; the
+ * others it locked stay locked and due, and *rest_ids (allocated in the
+ * caller's context) lists them in order for the per-member loop.
  */
 int64
 ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st, int64 **rest_ids, uint64 *nrest)
