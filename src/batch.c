@@ -67,8 +67,8 @@ static LyQuery q_flush_entries = {
 	"INSERT INTO loyalty.entry (member_id, id, kind, points, at, idempotency_key, request, "
 	"       amount, reason, ref_entry_id, counterparty_id, qualifying, qualifying_at, detail, "
 	"       available_after, pending_after, tier_after) "
-	"SELECT a1, a2, a3::loyalty.entry_kind, a4, a5, a6, coalesce(a7, '{}'), a8, a9, a10, a11, "
-	"       coalesce(a12, 0), a13, coalesce(a14, '{}'), a15, a16, a17 "
+	"SELECT a1, a2, a3::loyalty.entry_kind, a4, a5, a6, a7, a8, a9, a10, a11, "
+	"       coalesce(a12, 0), a13, a14, a15, a16, a17 "
 	"  FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
 	"       AS u(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17)", 17,
 	{INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID,

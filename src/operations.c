@@ -23,8 +23,8 @@ static LyQuery q_insert_entry = {
 	"INSERT INTO loyalty.entry (member_id, id, kind, points, at, idempotency_key, request, "
 	"       amount, reason, ref_entry_id, counterparty_id, qualifying, qualifying_at, detail, "
 	"       available_after, pending_after, tier_after) "
-	"VALUES ($1, $2, $3::loyalty.entry_kind, $4, $5, $6, coalesce($7, '{}'), $8, $9, $10, $11, coalesce($12, 0), "
-	"        $13, coalesce($14, '{}'), $15, $16, $17)", 17,
+	"VALUES ($1, $2, $3::loyalty.entry_kind, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, 0), "
+	"        $13, $14, $15, $16, $17)", 17,
 	{INT8OID, INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID, NUMERICOID,
 	 TEXTOID, INT8OID, INT8OID, NUMERICOID, TIMESTAMPTZOID, JSONBOID, INT8OID, INT8OID, TEXTOID}, NULL};
 
@@ -91,8 +91,8 @@ static LyQuery q_write_credit = {
 	"  INSERT INTO loyalty.entry (member_id, id, kind, points, at, idempotency_key, request, "
 	"         amount, reason, ref_entry_id, counterparty_id, qualifying, qualifying_at, detail, "
 	"         available_after, pending_after, tier_after) "
-	"  VALUES ($1, $2, $3::loyalty.entry_kind, $4, $5, $6, coalesce($7, '{}'), $8, $9, $10, $11, "
-	"          coalesce($12, 0), $13, coalesce($14, '{}'), $15, $16, $17)), "
+	"  VALUES ($1, $2, $3::loyalty.entry_kind, $4, $5, $6, $7, $8, $9, $10, $11, "
+	"          coalesce($12, 0), $13, $14, $15, $16, $17)), "
 	"l AS ("
 	"  INSERT INTO loyalty.lot (member_id, entry_id, at, points, remaining, available_at, "
 	"         expires_at, source_lot, state) "
@@ -174,7 +174,7 @@ ly_entry_init(EntryRow *e, Op *op, const char *kind, int64 points)
 /* ---- the shape every operation shares ---- */
 
 static LyQuery q_find_key = {
-	"SELECT id, kind::text, request, points, available_after, pending_after, tier_after, amount "
+	"SELECT id, kind::text, coalesce(request, '{}'), points, available_after, pending_after, tier_after, amount "
 	"  FROM loyalty.entry WHERE member_id = $1 AND idempotency_key = $2", 2, {INT8OID, TEXTOID}, NULL};
 
 /*
@@ -191,7 +191,7 @@ earn_request(Numeric amount, Jsonb *attrs)
 							 attrs ? JsonbToCString(NULL, &attrs->root, VARSIZE(attrs)) : "{}"));
 }
 
-/* What an earn entry stores as its request: NULL (the column's default, {}) if no attrs. */
+/* What an earn entry stores as its request: NULL (none; {} before 1.1) if no attrs. */
 static Jsonb *
 earn_stored_request(Jsonb *attrs)
 {
@@ -236,6 +236,7 @@ ly_op_replayed(Op *op, int64 member_id)
 	Jsonb	   *req;
 	Jsonb	   *mine;
 	bool		isnull;
+	bool		no_amount;
 	Datum		amount;
 
 	/* earn_batch knows which keys of the member it processes exist */
@@ -244,9 +245,9 @@ ly_op_replayed(Op *op, int64 member_id)
 	if (ly_run(&q_find_key, v, NULL, 1) != 1)
 		return false;
 	kind = ly_get_text(0, 2);
-	amount = ly_get(0, 8, &isnull);
+	amount = ly_get(0, 8, &no_amount);
 	req = stored_request(kind, DatumGetJsonbP(ly_get(0, 3, &isnull)),
-						 isnull ? NULL : DatumGetNumeric(amount));
+						 no_amount ? NULL : DatumGetNumeric(amount));
 	mine = op_request(op);
 	if (strcmp(kind, op->kind) != 0 ||
 		!DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(req), JsonbPGetDatum(mine))))
@@ -500,6 +501,37 @@ partner_detail(Program *p, Jsonb *attrs, StringInfo out)
 	appendStringInfo(out, ", \"partner\": %s, \"partner_price\": %s", ly_json_str(code), ly_json_num(price));
 }
 
+/*
+ * An earn's detail without what the entry or a default already says (issue 8:
+ * a plain earn stored 81 bytes of it): "tier", the tier held before the
+ * purchase, only when it is not the entry's tier_after; "multiplier" and
+ * "points_per_unit" only when not 1. statement() puts them back (70_reading.sql),
+ * so it shows every earn as before; entries written by 1.0 carry all three.
+ * "promoted_to": the tier this purchase reached (tier_earned), as before.
+ * NULL when nothing is left (a plain earn).
+ */
+static Jsonb *
+earn_detail(const char *tier_before, const char *tier_earned, const char *tier_after,
+			Numeric multiplier, Numeric points_per_unit, const char *extra)
+{
+	StringInfoData d;
+	char	   *mult = ly_json_num(multiplier);
+	char	   *ppu = ly_json_num(points_per_unit);
+
+	initStringInfo(&d);
+	if (strcmp(tier_before, tier_after) != 0)
+		appendStringInfo(&d, ", \"tier\": %s", ly_json_str(tier_before));
+	if (strcmp(mult, "1") != 0)
+		appendStringInfo(&d, ", \"multiplier\": %s", mult);
+	if (strcmp(ppu, "1") != 0)
+		appendStringInfo(&d, ", \"points_per_unit\": %s", ppu);
+	if (strcmp(tier_before, tier_earned) != 0)
+		appendStringInfo(&d, ", \"promoted_to\": %s", ly_json_str(tier_earned));
+	appendStringInfoString(&d, extra);
+	/* nothing left: NULL (8 bytes less than {} in the row); every part starts with ", " */
+	return d.len > 0 ? ly_jsonb(psprintf("{%s}", d.data + 2)) : NULL;
+}
+
 /* earn(member, amount, idempotency_key, at, attrs): points for a purchase */
 PG_FUNCTION_INFO_V1(loyalty_earn);
 Datum
@@ -516,6 +548,7 @@ loyalty_earn(PG_FUNCTION_ARGS)
 	NewLot		lot = {0};
 	EntryRow	e = {0};
 	const char *tier_before;
+	const char *tier_earned;
 	StringInfoData extra;
 
 	ly_op_init(&op, "earn", ly_arg_key(fcinfo, 2), ly_arg_at(fcinfo, 3));
@@ -557,14 +590,12 @@ loyalty_earn(PG_FUNCTION_ARGS)
 		e.amount = amount;
 		e.qualifying = basis_contribution(p, points, amount, 1);
 		e.qualifying_at = op.at;
-		e.detail = ly_jsonb(psprintf("{\"tier\": %s, \"multiplier\": %s, \"points_per_unit\": %s%s%s%s}",
-									 ly_json_str(tier_before), ly_json_num(multiplier),
-									 ly_json_num(p->s.points_per_unit),
-									 strcmp(tier_before, ly_tier_code(m)) != 0 ? ", \"promoted_to\": " : "",
-									 strcmp(tier_before, ly_tier_code(m)) != 0 ? ly_json_str(ly_tier_code(m)) : "",
-									 extra.data));
+		tier_earned = ly_tier_code(m);
 		/* before the entry, so its receipt columns (what a replay returns) count what the hooks paid */
 		ly_after_purchase(&op, &e, attrs);
+		/* after the hooks: whether "tier" is the entry's tier_after is known only now */
+		e.detail = earn_detail(tier_before, tier_earned, ly_tier_code(m), multiplier,
+							   p->s.points_per_unit, extra.data);
 		write_credit(m, &e, points > 0 ? &lot : NULL);
 		ly_op_receipt(&op, e.id, points);
 	}
@@ -758,7 +789,7 @@ static LyQuery q_purchase = {
 	"         WHERE r.member_id = e.member_id AND r.ref_entry_id = e.id AND r.kind = 'reverse'), "
 	"       (SELECT coalesce(sum((r.detail ->> 'points_due')::bigint), 0)::bigint FROM loyalty.entry r "
 	"         WHERE r.member_id = e.member_id AND r.ref_entry_id = e.id AND r.kind = 'reverse'), "
-	"       e.detail "
+	"       coalesce(e.detail, '{}') "
 	"  FROM loyalty.entry e WHERE e.member_id = $1 AND e.idempotency_key = $2 AND e.kind = 'earn'",
 	2, {INT8OID, TEXTOID}, NULL};
 

@@ -15,11 +15,7 @@ SELECT count(loyalty.award(g, 50, 'seed', 'seed-' || g || '-' || l, '2026-01-01'
 -- The floor: the least any correct implementation must write for the same
 -- operations (a ledger row, a lot, a balance), without validation, idempotency
 -- checks, tiers or expiry bookkeeping.
-CREATE TABLE floor_member (id bigint PRIMARY KEY, available bigint NOT NULL DEFAULT 0) WITH (fillfactor = 80);
-CREATE TABLE floor_entry (member_id bigint, id bigserial, points bigint, at timestamptz, key text,
-                          PRIMARY KEY (member_id, id), UNIQUE (member_id, key));
-CREATE TABLE floor_lot (member_id bigint, id bigserial, entry_id bigint, points bigint, remaining bigint,
-                        expires_at timestamptz, PRIMARY KEY (member_id, id)) WITH (fillfactor = 90);
+\ir floor_tables.sql
 INSERT INTO floor_member SELECT g, 200 FROM generate_series(1, :members) g;
 INSERT INTO floor_lot (member_id, entry_id, points, remaining, expires_at)
 SELECT g, 0, 50, 50, '2027-01-01'::timestamptz + l * interval '1 day'

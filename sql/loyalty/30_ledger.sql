@@ -14,6 +14,11 @@ CREATE TYPE loyalty.entry_kind AS ENUM (
 -- The receipt columns (available_after, pending_after, tier_after) make a
 -- replay return exactly what the first call returned.
 --
+-- Storage per earn (issue 8, README Performance): an earn's request and detail
+-- hold only what the other columns and the defaults do not say, and nothing is
+-- NULL rather than {} (5 bytes, 8 with the alignment of the next column).
+-- statement() shows an earn's detail in full (src/operations.c earn_detail).
+--
 -- The ledger tables (entry, lot, lot_draw) carry no foreign keys or CHECK
 -- constraints: only the C core writes them, under the member's lock, and a
 -- per-row constraint check would cost more than the write it guards (see the
@@ -28,14 +33,14 @@ CREATE TABLE loyalty.entry (
     at               timestamptz NOT NULL,
     recorded_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     idempotency_key  text,
-    request          jsonb NOT NULL DEFAULT '{}',
+    request          jsonb,                -- NULL: none (since 1.1; {} before)
     amount           numeric,
     reason           text,
     ref_entry_id     bigint,
     counterparty_id  bigint,
     qualifying       numeric NOT NULL DEFAULT 0,
     qualifying_at    timestamptz,
-    detail           jsonb NOT NULL DEFAULT '{}',
+    detail           jsonb,                -- NULL: none (since 1.1; {} before)
     available_after  bigint NOT NULL,
     pending_after    bigint NOT NULL,
     tier_after       text NOT NULL,
@@ -72,7 +77,12 @@ CREATE TABLE loyalty.lot (
     PRIMARY KEY (member_id, id)
 ) WITH (fillfactor = 90);   -- draws update remaining in place (HOT)
 ALTER SEQUENCE loyalty.lot_id_seq OWNED BY loyalty.lot.id;
-CREATE INDEX lot_live ON loyalty.lot (member_id, expires_at, id) WHERE state <> 'x';
+-- A member's open lots, by expiry: draws, expiry, the next transition, tier
+-- reviews and reminders read them. No id in the key (issue 8: 8 bytes less per
+-- entry): the readers order the few lots of one expiry instant by id themselves,
+-- and lots of a member that expire together (end_of_period) share one posting
+-- list (B-tree deduplication).
+CREATE INDEX lot_live ON loyalty.lot (member_id, expires_at) WHERE state <> 'x';
 
 -- Which lots each debit (redeem, transfer_out, reverse, adjust, expire) drew
 -- from. A negative draw on a debt lot is a settlement of that debt.

@@ -136,8 +136,14 @@ BEGIN
          WHERE d.member_id = statement.member
          GROUP BY d.entry_id
     )
+    -- an earn stores only what its tier_after and the defaults do not say, and no
+    -- detail is NULL (1.1: earn_detail in src/operations.c); here it is whole, as in 1.0
     SELECT e.id, e.at, e.recorded_at, e.kind::text, e.points, e.idempotency_key,
-           e.detail || jsonb_strip_nulls(jsonb_build_object(
+           CASE WHEN e.kind = 'earn'
+                THEN jsonb_build_object('tier', e.tier_after, 'multiplier', 1, 'points_per_unit', 1)
+                ELSE '{}' END
+           || coalesce(e.detail, '{}')
+           || jsonb_strip_nulls(jsonb_build_object(
                'amount', e.amount,
                'reason', e.reason,
                'counterparty', e.counterparty_id,

@@ -411,21 +411,33 @@ BEGIN
     IF expiring_points.program IS NOT NULL THEN
         pid := (loyalty.report_program(expiring_points.program)).id;
     END IF;
+    -- Two sources, as in liability: lots with an expiry instant from a range of the BRIN
+    -- index on lot.expires_at (the table is nearly in that order); lots that expire with
+    -- their member's inactivity from the members whose next transition falls within the
+    -- window (member_due index; no lot expires before its member's next transition).
     RETURN QUERY
-    SELECT m.id, p.code, m.external_ref, x.expiry, sum(l.remaining)::bigint
-      FROM loyalty.program p
-      JOIN loyalty.member m ON m.program_id = p.id
-      JOIN loyalty.lot l ON l.member_id = m.id
-     CROSS JOIN LATERAL (
-           SELECT coalesce(l.expires_at,
-                           CASE WHEN p.expiry_policy = 'inactivity'
-                                THEN loyalty.add_months_local(m.last_activity_at, p.expiry_months, p.timezone)
-                           END) AS expiry) x
+    SELECT m.id, p.code, m.external_ref, x.expiry, sum(x.points)::bigint
+      FROM (SELECT l.member_id, l.expires_at AS expiry, l.remaining AS points
+              FROM loyalty.lot l
+             WHERE l.expires_at > now() AND l.expires_at <= now() + expiring_points.within
+               -- state::text: not lot_live's predicate, so the planner cannot pick a scan of
+               -- that whole index (expires_at is its second column) over the BRIN range
+               AND l.state::text <> 'x' AND l.remaining > 0 AND l.points > 0
+            UNION ALL
+            SELECT l.member_id, d.deadline, l.remaining
+              FROM loyalty.program ip
+              JOIN loyalty.member im ON im.program_id = ip.id
+              JOIN loyalty.lot l ON l.member_id = im.id
+             CROSS JOIN LATERAL (
+                   SELECT loyalty.add_months_local(im.last_activity_at, ip.expiry_months, ip.timezone) AS deadline) d
+             WHERE ip.expiry_policy = 'inactivity' AND (pid IS NULL OR ip.id = pid)
+               AND im.next_transition_at <= now() + expiring_points.within
+               AND im.next_transition_at < 'infinity'       -- the member_due index's predicate
+               AND l.expires_at IS NULL AND l.state <> 'x' AND l.remaining > 0 AND l.points > 0
+               AND d.deadline > now() AND d.deadline <= now() + expiring_points.within) x
+      JOIN loyalty.member m ON m.id = x.member_id
+      JOIN loyalty.program p ON p.id = m.program_id
      WHERE (pid IS NULL OR p.id = pid)
-       -- no lot expires before its member's next transition: members further out are skipped
-       AND m.next_transition_at <= now() + expiring_points.within
-       AND l.state <> 'x' AND l.remaining > 0 AND l.points > 0
-       AND x.expiry > now() AND x.expiry <= now() + expiring_points.within
      GROUP BY m.id, p.code, m.external_ref, x.expiry
      ORDER BY x.expiry, m.id;
 END

@@ -8,7 +8,7 @@
 --   tap20i   inactivity expiry (deadline from the last activity)
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(76);
+SELECT plan(78);
 
 CREATE FUNCTION pg_temp.m(prog text, ref text) RETURNS bigint LANGUAGE sql AS $$
     SELECT m.id FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id
@@ -328,6 +328,12 @@ SELECT results_eq(
     $$SELECT program_code, external_ref, points FROM loyalty.expiring_points('30 days') ORDER BY 1$$,
     $$VALUES ('tap20i', 'i2', 25::bigint), ('tap20n', 'n1', 50)$$,
     'expiring_points: all programs (inactivity deadlines included)');
+SELECT results_eq(
+    $$SELECT external_ref, points, expires_at FROM loyalty.expiring_points('30 days', 'tap20i')$$,
+    $$VALUES ('i2', 25::bigint, loyalty.add_months_local(now() - interval '20 days', 1, 'UTC'))$$,
+    'expiring_points: one inactivity program, the deadline as the expiry instant');
+SELECT is_empty($$SELECT * FROM loyalty.expiring_points('5 days', 'tap20i')$$,
+                'expiring_points: an inactivity deadline after the window is not listed');
 SELECT is((SELECT count(*) FROM loyalty.liability WHERE program LIKE 'tap20%'), 5::bigint,
           'liability: one row per program');
 

@@ -206,8 +206,8 @@ CREATE TABLE pg_temp.minimal (member bigint, amount numeric, idempotency_key tex
 INSERT INTO pg_temp.minimal VALUES (pg_temp.m('tap60a', 'x2'), 3, 'min1');
 SELECT is((SELECT points FROM loyalty.earn_batch('pg_temp.minimal')), 3::bigint, 'at and attrs are optional');
 SELECT is((SELECT at FROM loyalty.entry WHERE idempotency_key = 'min1'), now(), 'no at column: now()');
-SELECT is((SELECT request FROM loyalty.entry WHERE idempotency_key = 'min1'), '{}'::jsonb,
-          'no attrs column: {} (an earn keeps its amount in amount only, and no attrs as {})');
+SELECT is((SELECT request FROM loyalty.entry WHERE idempotency_key = 'min1'), NULL::jsonb,
+          'no attrs column: no request (an earn keeps its amount in amount only, and no attrs as NULL)');
 CREATE TABLE pg_temp.wrong (member bigint, points bigint, idempotency_key text);
 SELECT throws_ok($$SELECT * FROM loyalty.earn_batch('pg_temp.wrong')$$, 'LY170', NULL,
                  'a relation without amount: LY170');

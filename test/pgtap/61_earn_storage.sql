@@ -3,10 +3,13 @@
 -- still tell the same arguments from different ones (LY020, with the original
 -- request in full in the detail), including for an earn written by 1.0 with the
 -- full request. Entry, lot and member row are written by one statement: all
--- three agree with the receipt.
+-- three agree with the receipt. An earn's detail keeps only what its entry and
+-- the defaults do not say ("tier" when not tier_after, "multiplier" and
+-- "points_per_unit" when not 1), and no request or detail is NULL, not {};
+-- statement() shows all of it, as 1.0 stored it.
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(22);
+SELECT plan(31);
 
 DO $$
 BEGIN
@@ -29,10 +32,15 @@ END $$;
 
 -- 12.50 at 1 point per unit: 12 points (rounding down), base tier
 SELECT is((loyalty.earn(:m, 12.50, 'k1', '2026-02-01 10:00+00')).points, 12::bigint, 'earn: 12 points');
-SELECT is((SELECT request FROM loyalty.entry WHERE member_id = :m AND idempotency_key = 'k1'), '{}'::jsonb,
-          'no attrs: the request is stored as {}');
+SELECT is((SELECT request FROM loyalty.entry WHERE member_id = :m AND idempotency_key = 'k1'), NULL::jsonb,
+          'no attrs: no request is stored (NULL)');
 SELECT is((SELECT amount FROM loyalty.entry WHERE member_id = :m AND idempotency_key = 'k1'), 12.50,
           'the amount is in its column, scale kept');
+SELECT is((SELECT detail FROM loyalty.entry WHERE member_id = :m AND idempotency_key = 'k1'), NULL::jsonb,
+          'a plain earn stores no detail (NULL): its tier is tier_after, multiplier and points_per_unit 1');
+SELECT is((SELECT s.detail - 'lots' FROM loyalty.statement(:m) s WHERE s.idempotency_key = 'k1'),
+          '{"tier": "base", "multiplier": 1, "points_per_unit": 1, "amount": 12.50}'::jsonb,
+          'statement() shows the plain earn''s detail in full');
 SELECT is((SELECT row(r.entry_id, r.points, r.available, r.replayed)::text
              FROM loyalty.earn(:m, 12.5, 'k1', '2026-02-01 10:00+00') r),
           (SELECT row(e.id, 12, 12, true)::text FROM loyalty.entry e WHERE e.member_id = :m AND e.idempotency_key = 'k1'),
@@ -76,8 +84,11 @@ SELECT is(pg_temp.err(format($$SELECT loyalty.earn(%s, 0.5, 'old', '2026-01-15 1
 SELECT loyalty.earn(:m, 80, 'k3', '2026-03-01 10:00+00') AS r \gset
 SELECT is((SELECT row(e.kind, e.points, e.available_after, e.pending_after, e.tier_after, e.detail)::text
              FROM loyalty.entry e WHERE e.member_id = :m AND e.idempotency_key = 'k3'),
-          row('earn', 80, 112, 0, 'gold', '{"tier": "base", "multiplier": 1, "promoted_to": "gold", "points_per_unit": 1}'::jsonb)::text,
-          'the entry: 80 points, receipt 112 available, promoted to gold by its 112 qualifying');
+          row('earn', 80, 112, 0, 'gold', '{"tier": "base", "promoted_to": "gold"}'::jsonb)::text,
+          'the entry: 80 points, receipt 112 available, promoted to gold by its 112 qualifying; the tier held before kept');
+SELECT is((SELECT s.detail - 'lots' FROM loyalty.statement(:m) s WHERE s.idempotency_key = 'k3'),
+          '{"tier": "base", "multiplier": 1, "promoted_to": "gold", "points_per_unit": 1, "amount": 80}'::jsonb,
+          'statement(): the promoting earn in full');
 SELECT is((SELECT row(l.points, l.remaining, l.state, l.available_at, l.expires_at)::text
              FROM loyalty.lot l JOIN loyalty.entry e ON e.member_id = l.member_id AND e.id = l.entry_id
             WHERE e.member_id = :m AND e.idempotency_key = 'k3'),
@@ -95,6 +106,32 @@ SELECT is((SELECT row(r.points, r.available, r.tier)::text FROM loyalty.award(:m
 SELECT is((SELECT count(*) FROM loyalty.lot l JOIN loyalty.entry e ON e.member_id = l.member_id AND e.id = l.entry_id
             WHERE e.member_id = :m AND e.idempotency_key = 'k4' AND l.points = 8), 1::bigint, 'award: its lot of 8');
 SELECT is((SELECT available FROM loyalty.member WHERE id = :m), 120::bigint, 'award: the member row');
+
+-- at gold (x2) in a program of 2.5 points per unit: both stored, the tier is tier_after
+SELECT is((loyalty.earn(:m, 10, 'k5', '2026-03-03 10:00+00')).points, 20::bigint, 'earn at gold: 10 x 2 = 20 points');
+SELECT is((SELECT detail FROM loyalty.entry WHERE member_id = :m AND idempotency_key = 'k5'),
+          '{"multiplier": 2}'::jsonb, 'a multiplier other than 1 is stored');
+SELECT is((SELECT s.detail - 'lots' FROM loyalty.statement(:m) s WHERE s.idempotency_key = 'k5'),
+          '{"tier": "gold", "multiplier": 2, "points_per_unit": 1, "amount": 10}'::jsonb,
+          'statement(): the gold earn in full');
+DO $$
+BEGIN
+    PERFORM loyalty.create_program('tap61b', 'Rate', '{"points_per_unit": 2.50, "timezone": "UTC"}');
+    PERFORM loyalty.add_tier('tap61b', 'base', 'Base', 0, 1.0);
+END $$;
+SELECT loyalty.enroll('tap61b', 's2', '2026-01-01') AS m2 \gset
+SELECT is((loyalty.earn(:m2, 4, 'r1', '2026-02-01 10:00+00')).points, 10::bigint, '4 at 2.50 per unit: 10 points');
+SELECT is((SELECT detail FROM loyalty.entry WHERE member_id = :m2 AND idempotency_key = 'r1'),
+          '{"multiplier": 1.0, "points_per_unit": 2.50}'::jsonb,
+          'values that are not written 1 are stored as they are (1.0 is not 1)');
+-- an earn written by 1.0 (its detail in full) reads the same through statement()
+INSERT INTO loyalty.entry (member_id, kind, points, at, idempotency_key, amount, qualifying, qualifying_at,
+                           detail, available_after, pending_after, tier_after)
+VALUES (:m2, 'earn', 0, '2026-01-20 10:00+00', 'v10', 0.25, 0, '2026-01-20 10:00+00',
+        '{"tier": "base", "multiplier": 1.0, "points_per_unit": 2.50}', 0, 0, 'base');
+SELECT is((SELECT s.detail FROM loyalty.statement(:m2) s WHERE s.idempotency_key = 'v10'),
+          '{"tier": "base", "multiplier": 1.0, "points_per_unit": 2.50, "amount": 0.25}'::jsonb,
+          'statement(): a 1.0 earn''s detail as it was stored');
 
 SELECT is((SELECT count(*) FROM loyalty.check_invariants()), 0::bigint, 'invariants hold');
 

@@ -10,6 +10,10 @@ SELECT 'balance ' || m.external_ref, b.*
 SELECT 'entry ' || m.external_ref, e.id, e.kind, e.points, e.at, e.idempotency_key, e.amount,
        e.available_after, e.pending_after, e.tier_after
   FROM loyalty.entry e JOIN loyalty.member m ON m.id = e.member_id ORDER BY m.external_ref, e.id;
+-- what statement() shows: an earn written by 1.0 (its detail in full) and one written since
+-- (only what the entry and the defaults do not say) must read the same
+SELECT 'statement ' || m.external_ref, s.entry_id, s.kind, s.detail
+  FROM loyalty.member m, loyalty.statement(m.id) s ORDER BY m.external_ref, s.at, s.entry_id;
 SELECT 'lot ' || m.external_ref, l.id, l.entry_id, l.points, l.remaining, l.available_at, l.expires_at, l.state
   FROM loyalty.lot l JOIN loyalty.member m ON m.id = l.member_id ORDER BY m.external_ref, l.id;
 SELECT 'tier change ' || m.external_ref, c.at, c.from_tier, c.to_tier, c.reason
