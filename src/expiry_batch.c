@@ -70,7 +70,7 @@ static LyQuery q_lock_due = {
 	" ORDER BY next_transition_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 4,
 	{TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, INT8OID}, NULL};
 
-/* every open lot of the candidates, in lot_live's order: what ly_sweep's queries read */
+/* every open lot of the candidates, by expiry then id: what ly_sweep's queries read */
 static LyQuery q_lots = {
 	"SELECT member_id, id, state, remaining, available_at, expires_at, ctid FROM loyalty.lot "
 	" WHERE member_id = ANY ($1) AND state <> 'x' ORDER BY member_id, expires_at, id", 1,
