@@ -33,7 +33,7 @@
 PGDLLEXPORT void loyalty_maintenance_main(Datum arg);
 
 static int	maintenance_interval = 0;	/* seconds; 0 = off */
-static int	maintenance_batch_size = 1000;
+static int	maintenance_batch_size = 50;	/* the README's advice: locks held well under 100 ms */
 static char *maintenance_database = NULL;
 static char *maintenance_role = NULL;
 
@@ -51,7 +51,7 @@ ly_bgworker_init(void)
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("loyalty.maintenance_batch_size",
 							"Members per maintenance transaction of the background worker.",
-							NULL, &maintenance_batch_size, 1000, 1, 1000000,
+							NULL, &maintenance_batch_size, 50, 1, 1000000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	/* PostgreSQL refuses PGC_POSTMASTER settings from a library loaded after startup */
 	if (!process_shared_preload_libraries_in_progress)

@@ -16,16 +16,20 @@
  * expires every lot at once), a pending lot to release (a released lot may
  * expire in the same sweep), a debt lot (expiring points settle it first), or a
  * tier event (review, grace end, pin or grant end) due by `now` (ly_sweep
- * reviews tiers between expiry instants). Those members stay locked and due, so
- * maintenance.c's loop, which takes due members in the same order, takes them
- * next: a run handles the same members either way.
+ * reviews tiers between expiry instants). Members with tier events due go to
+ * the set-based tier review (tier_review.c) with the lots read here, when they
+ * have nothing else due; every member neither pass handles stays locked and
+ * due and is returned, in order, to maintenance.c's per-member loop: a run
+ * handles the same members either way, and reads each member row once.
  *
- * loyalty.set_based_expiry = off turns the pass off; the tests run the same
- * scenario both ways and compare the ledgers.
+ * loyalty.set_based_expiry = off turns the set-based expiry off (the rounds
+ * still lock and read the batch, for the tier review and the per-member loop);
+ * the tests run the same scenario both ways and compare the ledgers.
  */
 #include "loyalty.h"
 
 #include "catalog/pg_type.h"
+#include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -34,7 +38,7 @@
 #include "utils/timestamp.h"
 
 /* members locked and read per round: bounds memory whatever max_members is */
-#define EXPIRY_CHUNK 500
+#define EXPIRY_CHUNK 1000
 
 static bool set_based_expiry = true;
 
@@ -66,9 +70,9 @@ static LyQuery q_lock_due = {
 	" ORDER BY next_transition_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 4,
 	{TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, INT8OID}, NULL};
 
-/* every open lot of the candidates, in lot_live's order: what ly_sweep's queries read */
+/* every open lot of the candidates, by expiry then id: what ly_sweep's queries read */
 static LyQuery q_lots = {
-	"SELECT member_id, id, state, remaining, available_at, expires_at FROM loyalty.lot "
+	"SELECT member_id, id, state, remaining, available_at, expires_at, ctid FROM loyalty.lot "
 	" WHERE member_id = ANY ($1) AND state <> 'x' ORDER BY member_id, expires_at, id", 1,
 	{INT8ARRAYOID}, NULL};
 
@@ -81,14 +85,21 @@ static LyQuery q_entries = {
 	{INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
 	TEXTARRAYOID}, NULL};
 
-/* lots.c's q_update_lots_sum, for many members (each lot appears once) */
+/*
+ * lots.c's q_update_lots_sum, for many members (each lot appears once). The
+ * rows are found by the ctid q_lots read: a lot changes only under its
+ * member's lock, which this transaction has held since before that read, so
+ * the version read is the current one (a TID scan instead of a lot_pkey
+ * descent per lot); the key columns are checked too, and cols_run fails the
+ * statement unless every lot was updated.
+ */
 static LyQuery q_close_lots = {
 	"UPDATE loyalty.lot l "
 	"   SET remaining = l.remaining - d.p, "
 	"       state = CASE WHEN l.remaining - d.p = 0 THEN 'x'::\"char\" ELSE l.state END "
-	"  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS d(m, id, p) "
-	" WHERE l.member_id = d.m AND l.id = d.id", 3,
-	{INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, NULL};
+	"  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::tid[]) AS d(m, id, p, t) "
+	" WHERE l.ctid = d.t AND l.member_id = d.m AND l.id = d.id", 4,
+	{INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIDARRAYOID}, NULL};
 
 static LyQuery q_draws = {
 	"INSERT INTO loyalty.lot_draw (member_id, entry_id, lot_id, at, points) "
@@ -181,6 +192,7 @@ typedef struct BLot
 	TimestampTz available_at;
 	bool		has_expiry;
 	TimestampTz expires_at;
+	ItemPointerData tid;
 } BLot;
 
 /* first row of member_id in lots (sorted by member), or n */
@@ -202,14 +214,23 @@ first_lot(BLot *lots, int n, int64 member_id)
 	return lo;
 }
 
+/* the locked members left to the per-member sweep, in maintenance order */
+typedef struct Rest
+{
+	uint64		n;
+	uint64		cap;
+	int64	   *ids;				/* in the caller's context */
+} Rest;
+
 /*
  * One round: lock up to `want` due members after the cursor, expire the plain
- * ones. Returns the members locked (0: none left); *handled counts the ones
- * swept here. Runs in the caller's (per-round) memory context.
+ * ones, review the tier-only ones, and append the others to rest. Returns the
+ * members locked (0: none left); *handled counts the ones swept here. Runs in
+ * the caller's (per-round) memory context.
  */
 static int
 expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
-			 SweepStats *st, int64 *handled)
+			 SweepStats *st, int64 *handled, Rest *rest, MemoryContext restcxt)
 {
 	Datum		v[4];
 	uint64		nm;
@@ -223,6 +244,11 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 	int			nprogs = 0;
 	int64	   *cand;
 	int			ncand = 0;
+	int			nexp;
+	bool	   *done;
+	Member	  **tms;
+	int		   *tslot;
+	int			nt = 0;
 	BLot	   *lots;
 	int			nlots;
 	Cols		ent;
@@ -230,7 +256,7 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 	Cols		drw;
 	Cols		mem;
 	static const Oid ent_t[7] = {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, TEXTOID};
-	static const Oid lot_t[3] = {INT8OID, INT8OID, INT8OID};
+	static const Oid lot_t[4] = {INT8OID, INT8OID, INT8OID, TIDOID};
 	static const Oid drw_t[5] = {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID};
 	static const Oid mem_t[5] = {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 
@@ -270,10 +296,18 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 	for (i = 0; i < nm; i++)
 		ly_note_member_locked(ids[i]);
 
-	/* candidates: due for their lots only, as far as the member row tells */
+	/*
+	 * Candidates: due for their lots only, as far as the member row tells
+	 * (ms[i]), or for tier events (tms[], tier_review.c decides). Their open
+	 * lots are read together: cand[] holds the expiry candidates, then the
+	 * tier ones.
+	 */
 	ms = palloc0(sizeof(Member *) * nm);
+	done = palloc0(sizeof(bool) * nm);
 	cand = palloc(sizeof(int64) * nm);
-	for (i = 0; i < nm; i++)
+	tms = palloc(sizeof(Member *) * nm);
+	tslot = palloc(sizeof(int) * nm);
+	for (i = 0; i < nm && (set_based_expiry || ly_set_based_tier_review); i++)
 	{
 		Program    *known = NULL;
 		Member	   *m;
@@ -289,15 +323,27 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 			progs = nprogs ? repalloc(progs, sizeof(Program *) * (nprogs + 1)) : palloc(sizeof(Program *));
 			progs[nprogs++] = m->prog;
 		}
-		if (!ly_program_allowed(m->prog) ||
-			m->prog->s.expiry_policy == EXPIRY_INACTIVITY ||
-			ly_tier_next_event(m) <= now)
+		if (!ly_program_allowed(m->prog))
+			continue;
+		if (ly_tier_next_event(m) <= now)
+		{
+			if (ly_set_based_tier_review)
+			{
+				tslot[nt] = (int) i;
+				tms[nt++] = m;
+			}
+			continue;
+		}
+		if (!set_based_expiry || m->prog->s.expiry_policy == EXPIRY_INACTIVITY)
 			continue;
 		ms[i] = m;
 		cand[ncand++] = m->id;
 	}
+	nexp = ncand;
+	for (k = 0; k < nt; k++)
+		cand[ncand++] = tms[k]->id;
 	if (ncand == 0)
-		return (int) nm;
+		goto rest;
 
 	/* their open lots, one query */
 	v[0] = ly_int8_array(cand, ncand);
@@ -314,6 +360,7 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 		lots[k].available_at = DatumGetTimestampTz(ly_get(k, 5, &isnull));
 		lots[k].expires_at = DatumGetTimestampTz(ly_get(k, 6, &isnull));
 		lots[k].has_expiry = !isnull;
+		ItemPointerCopy((ItemPointer) DatumGetPointer(ly_get(k, 7, &isnull)), &lots[k].tid);
 	}
 	if (SPI_tuptable != NULL)
 	{
@@ -321,10 +368,10 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 		SPI_tuptable = NULL;
 	}
 
-	cols_init(&ent, 7, ncand * 2);
-	cols_init(&lot, 3, nlots);
+	cols_init(&ent, 7, nexp * 2);
+	cols_init(&lot, 4, nlots);
 	cols_init(&drw, 5, nlots);
-	cols_init(&mem, 5, ncand);
+	cols_init(&mem, 5, nexp);
 	for (i = 0; i < nm; i++)
 	{
 		Member	   *m = ms[i];
@@ -394,6 +441,7 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 				lot.c[0][r] = Int64GetDatum(m->id);
 				lot.c[1][r] = Int64GetDatum(l->id);
 				lot.c[2][r] = Int64GetDatum(l->remaining);
+				lot.c[3][r] = PointerGetDatum(&l->tid);
 				r = cols_add(&drw);
 				drw.c[0][r] = Int64GetDatum(m->id);
 				drw.c[1][r] = Int64GetDatum(entry_id);
@@ -429,6 +477,7 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 		mem.c[3][k] = TimestampTzGetDatum(m->last_entry_at);
 		/* what ly_sweep then ly_save_member store: no tier event is due by now */
 		mem.c[4][k] = TimestampTzGetDatum(Min(next, ly_tier_next_event(m)));
+		done[i] = true;
 		(*handled)++;
 	}
 
@@ -437,6 +486,52 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 	cols_run(&q_close_lots, &lot, lot_t, "lots");
 	cols_run(&q_draws, &drw, drw_t, "draws");
 	cols_run(&q_save, &mem, mem_t, "members");
+
+	/* the tier-only members: lots.c's q_next_transition of each, from the same lot rows */
+	if (nt > 0)
+	{
+		TimestampTz *tnext = palloc(sizeof(TimestampTz) * nt);
+		int64	   *tlive = palloc0(sizeof(int64) * nt);
+		bool	   *thandled = palloc0(sizeof(bool) * nt);
+
+		for (k = 0; k < nt; k++)
+		{
+			int			j;
+
+			tnext[k] = DT_NOEND;
+			for (j = first_lot(lots, nlots, tms[k]->id);
+				 j < nlots && lots[j].member_id == tms[k]->id; j++)
+			{
+				BLot	   *l = &lots[j];
+
+				if (l->remaining <= 0)
+					continue;
+				tlive[k]++;
+				/* min() skips a lot without expiry (NULL) */
+				if (l->state == 'p' ? l->available_at < tnext[k]
+					: (l->has_expiry && l->expires_at < tnext[k]))
+					tnext[k] = l->state == 'p' ? l->available_at : l->expires_at;
+			}
+		}
+		*handled += (int64) ly_tier_review_members(tms, tnext, tlive, thandled, nt, now);
+		for (k = 0; k < nt; k++)
+			if (thandled[k])
+				done[tslot[k]] = true;
+	}
+
+rest:
+	for (i = 0; i < nm; i++)
+	{
+		if (done[i])
+			continue;
+		if (rest->n == rest->cap)
+		{
+			rest->cap = rest->cap ? rest->cap * 2 : 64;
+			rest->ids = rest->ids ? repalloc(rest->ids, sizeof(int64) * rest->cap)
+				: MemoryContextAlloc(restcxt, sizeof(int64) * rest->cap);
+		}
+		rest->ids[rest->n++] = ids[i];
+	}
 	return (int) nm;
 }
 
@@ -464,22 +559,23 @@ ly_maintenance_rollups(void)
 }
 
 /*
- * Expire what is plainly due for up to `limit` due members, taken in
- * maintenance.c's order. Returns the members swept; the others it locked stay
- * due for the per-member loop.
+ * Lock up to `limit` due members, in maintenance.c's order, expire what is
+ * plainly due and review the tier-only ones. Returns the members swept; the
+ * others it locked stay locked and due, and *rest_ids (allocated in the
+ * caller's context) lists them in order for the per-member loop.
  */
 int64
-ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st)
+ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st, int64 **rest_ids, uint64 *nrest)
 {
 	MemoryContext cxt;
 	MemoryContext old;
+	MemoryContext callcxt = CurrentMemoryContext;
 	TimestampTz cur_at = DT_NOBEGIN;
 	int64		cur_id = 0;
 	int64		locked = 0;
 	int64		handled = 0;
+	Rest		rest = {0};
 
-	if (!set_based_expiry)
-		return 0;
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "loyalty set-based expiry",
 								ALLOCSET_DEFAULT_SIZES);
 	while (locked < limit)
@@ -488,7 +584,7 @@ ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st)
 		int			got;
 
 		old = MemoryContextSwitchTo(cxt);
-		got = expiry_round(now, want, &cur_at, &cur_id, st, &handled);
+		got = expiry_round(now, want, &cur_at, &cur_id, st, &handled, &rest, callcxt);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cxt);
 		locked += got;
@@ -496,5 +592,7 @@ ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st)
 			break;
 	}
 	MemoryContextDelete(cxt);
+	*rest_ids = rest.ids;
+	*nrest = rest.n;
 	return handled;
 }

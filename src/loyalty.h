@@ -333,8 +333,13 @@ extern int64 ly_draw_from_lot(Member *m, int64 lot_id, int64 want, DrawList *dl)
 extern int64 ly_draw_available(Member *m, int64 want, int64 skip_lot, TimestampTz at, DrawList *dl);
 extern void ly_write_draws(Member *m, int64 entry_id, TimestampTz at, DrawList *dl);
 extern void ly_sweep(Member *m, TimestampTz t, SweepStats *st);
-/* expiry_batch.c: run_maintenance's set-based pass over members with only plain expiries due */
-extern int64 ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st);
+/*
+ * expiry_batch.c: run_maintenance's set-based pass: locks and reads the due members once,
+ * expires the plain ones, reviews the tier-only ones (tier_review.c), and returns the
+ * others (*rest, in order, still locked) for the per-member sweep
+ */
+extern int64 ly_expiry_pass(TimestampTz now, int64 limit, SweepStats *st, int64 **rest,
+							uint64 *nrest);
 extern void ly_expiry_batch_init(void);	/* _PG_init: loyalty.set_based_expiry */
 extern void ly_maintenance_rollups(void);	/* run_rollups, at most every 10 s per session */
 
@@ -440,7 +445,8 @@ extern void ly_tier_changes_buffer(LyTierChanges *buf);
 /* ---- set-based tier reviews of run_maintenance (tier_review.c) ---- */
 extern bool ly_set_based_tier_review;	/* GUC loyalty.set_based_tier_review */
 extern void ly_tier_review_init(void);	/* _PG_init: defines the GUC */
-extern uint64 ly_tier_review_pass(int64 *ids, bool *handled, uint64 n, TimestampTz now);
+extern uint64 ly_tier_review_members(Member **ms, const TimestampTz *next, const int64 *live,
+									  bool *handled, int n, TimestampTz now);
 
 /*
  * ---- what else a purchase moves (hooks.c dispatches) ----

@@ -7,9 +7,11 @@
  * sweeps the member itself), and maintenance never waits for anyone. Nothing can expire twice, because a
  * lot's state only changes under its member's lock.
  *
- * Members whose only due events are tier reviews (the bulk of a period end)
- * are reviewed set-based first (tier_review.c), under the same locks; the
- * others are swept one at a time.
+ * The batch is locked and read once, in chunks (expiry_batch.c): members
+ * due only for plain expiries are expired set-based there, members whose only
+ * due events are tier reviews (the bulk of a period end) are reviewed
+ * set-based (tier_review.c), under the same locks; the others are swept one at
+ * a time.
  */
 #include "loyalty.h"
 
@@ -17,12 +19,6 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
-
-static LyQuery q_due_members = {
-	"SELECT id FROM loyalty.member WHERE next_transition_at <= $1 AND next_transition_at < 'infinity' "
-	"   AND program_id IN (SELECT p.id FROM loyalty.program p WHERE loyalty.caller_may_use(p.tenant)) "
-	" ORDER BY next_transition_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 2,
-	{TIMESTAMPTZOID, INT8OID}, NULL};
 
 /* run_maintenance(now, max_members): release and expire what is due */
 PG_FUNCTION_INFO_V1(loyalty_run_maintenance);
@@ -34,9 +30,7 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	MemoryContext callcxt = CurrentMemoryContext;
 	MemoryContext loopcxt;
 	SweepStats	st = {0};
-	Datum		v[2];
 	int64	   *ids;
-	bool	   *handled;
 	uint64		n;
 	uint64		i;
 	uint64		done = 0;
@@ -60,18 +54,12 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	 */
 	ly_maintenance_rollups();
 
-	/* plain expiries first, set-based (expiry_batch.c); what it swept is no longer due */
-	done = ly_expiry_pass(now, limit, &st);
-	v[0] = TimestampTzGetDatum(now);
-	v[1] = Int64GetDatum(limit - done);
-	n = (int64) done < limit ? ly_run(&q_due_members, v, NULL, 0) : 0;
-	ids = palloc(sizeof(int64) * (n > 0 ? n : 1));
-	handled = palloc0(sizeof(bool) * (n > 0 ? n : 1));
-	for (i = 0; i < n; i++)
-		ids[i] = ly_get_int64(i, 1);
-
-	/* members with nothing but tier reviews due: set-based (tier_review.c) */
-	done += ly_tier_review_pass(ids, handled, n, now);
+	/*
+	 * Lock and read the batch once (expiry_batch.c): plain expiries and
+	 * members with nothing but tier reviews due are done there set-based;
+	 * ids[] are the others, still locked and due, in the same order.
+	 */
+	done = ly_expiry_pass(now, limit, &st, &ids, &n);
 
 	/* per-member scratch memory, so a run over a million members stays flat */
 	loopcxt = AllocSetContextCreate(CurrentMemoryContext, "loyalty maintenance member",
@@ -81,8 +69,6 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 		MemoryContext old;
 		Member	   *m;
 
-		if (handled[i])
-			continue;
 		old = MemoryContextSwitchTo(loopcxt);
 		m = ly_try_lock_member(ids[i], prog);
 

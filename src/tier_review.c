@@ -3,12 +3,13 @@
  *
  * Most members maintenance finds due at a period end have nothing due but a
  * tier review (or the end of a grace): no lot to release or expire, no pin or
- * subscription ending. For those, ly_tier_review_pass replaces the per-member
- * sweep (lock, three lot queries, a figure query per review, a tier_change
- * INSERT and an outbox INSERT per change, the member UPDATE) by a few
- * statements per chunk of members:
+ * subscription ending. For those, ly_tier_review_members replaces the
+ * per-member sweep (lock, three lot queries, a figure query per review, a
+ * tier_change INSERT and an outbox INSERT per change, the member UPDATE) by a
+ * few statements per chunk of members:
  *
- *   1. their member rows and the next transition of their lots, one query;
+ *   1. their member rows and open lots come from expiry_batch.c's round, which
+ *      locks and reads each chunk of due members once for both passes;
  *   2. the qualifying figures the reviews need, one grouped query per round
  *      (a round usually suffices: the figures of the following periods'
  *      reviews up to `now` are fetched with the first);
@@ -17,9 +18,9 @@
  *   4. the tier changes, their outbox events and the member rows written with
  *      one multi-row statement each (INSERT/UPDATE from unnest).
  *
- * The members were selected and locked by run_maintenance's q_due_members
- * (FOR UPDATE SKIP LOCKED) in this transaction: the pass takes no lock of its
- * own, and every other member goes through the per-member path unchanged.
+ * The members were selected and locked by that round (FOR UPDATE SKIP LOCKED,
+ * maintenance order) in this transaction: the pass takes no lock of its own,
+ * and every other member goes through the per-member path unchanged.
  * The setting loyalty.set_based_tier_review (on by default) turns it off;
  * the results are the same either way (test/pgtap/61_tier_review_set_based.sql).
  */
@@ -30,11 +31,9 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
 
 bool		ly_set_based_tier_review = true;
 
-#define TR_CHUNK 1000			/* members per set of statements: memory stays flat */
 #define TR_PREFETCH 8			/* figures fetched per member and round */
 
 void
@@ -45,27 +44,6 @@ ly_tier_review_init(void)
 							 "Off: every due member is swept one at a time (same results, slower).",
 							 &ly_set_based_tier_review, true, PGC_USERSET, 0, NULL, NULL, NULL);
 }
-
-/* programs.c MEMBER_COLUMNS, in the same order (ly_member_from_columns reads them) */
-static LyQuery q_load = {
-	"SELECT m.program_id, m.tier_id, m.tier_since, m.available, m.pending, m.lifetime_earned, "
-	"       m.redeemed, m.expired, m.qualifying, m.lifetime_spend, m.lifetime_visits, "
-	"       m.last_activity_at, m.last_entry_at, m.next_transition_at, m.q_start, m.q_oldest, "
-	"       m.q_asof, m.tier_review_at, m.grace_until, m.pinned_tier_id, m.pinned_until, "
-	"       m.granted_tier_id, m.granted_until, m.grace_tier_id, m.earned_tier_id, m.referred_by, "
-	"       m.id, l.next, l.live "
-	"  FROM unnest($1::bigint[]) WITH ORDINALITY AS u(id, ord) "
-	"  JOIN loyalty.member m ON m.id = u.id "
-	/* lots.c q_next_transition, per member */
-	" CROSS JOIN LATERAL (SELECT min(CASE WHEN x.state = 'p' THEN x.available_at ELSE x.expires_at END) AS next, "
-	"                            count(*) AS live "
-	"                       FROM loyalty.lot x "
-	"                      WHERE x.member_id = m.id AND x.state <> 'x' AND x.remaining > 0) l "
-	" ORDER BY u.ord", 1, {INT8ARRAYOID}, NULL};
-
-#define COL_ID (LY_MEMBER_COLUMNS + 2)
-#define COL_NEXT (LY_MEMBER_COLUMNS + 3)
-#define COL_LIVE (LY_MEMBER_COLUMNS + 4)
 
 /* tiers.c q_window_sum, per (member, window) */
 static LyQuery q_figures = {
@@ -327,40 +305,20 @@ write_changes(LyTierChanges *tc, int64 *progs)
 	ly_outbox_emit_many(ne, ev_prog, ev_member, "tier_changed", ev_at, ev_payload);
 }
 
-/* the programs read for this chunk: its own copies, safe from cache resets */
-typedef struct ChunkProgs
+/*
+ * Review the members of ms[0..n) (locked and read by expiry_batch.c's round,
+ * in maintenance order) that have nothing but tier events due; next[i] and
+ * live[i] are what lots.c's q_next_transition gives for member i (its open
+ * lots' next transition, DT_NOEND for none, and their number). Sets
+ * handled[i] for each member done with here and returns how many it reviewed.
+ */
+uint64
+ly_tier_review_members(Member **ms, const TimestampTz *next, const int64 *live, bool *handled,
+					   int n, TimestampTz now)
 {
-	int			n;
-	Program    *p[16];
-} ChunkProgs;
-
-static Program *
-chunk_program(ChunkProgs *cp, int64 id)
-{
-	int			i;
-
-	for (i = 0; i < cp->n; i++)
-		if (cp->p[i]->id == id)
-			return cp->p[i];
-	if (cp->n == lengthof(cp->p))
-		cp->n = 0;				/* many programs in one chunk: start the list again */
-	cp->p[cp->n] = ly_read_program_unchecked(id);
-	return cp->p[cp->n++];
-}
-
-/* One chunk of ids (all locked by this transaction); returns the members reviewed. */
-static uint64
-review_chunk(int64 *ids, bool *handled, int n, TimestampTz now)
-{
-	Datum		arg = ly_int8_array(ids, n);
-	SPITupleTable *tt;
-	uint64		rows;
-	uint64		r;
-	int			j = 0;
-	Rev		   *revs = palloc0(sizeof(Rev) * n);
-	int		   *slot = palloc(sizeof(int) * n);	/* the ids[] index of each rev */
+	Rev		   *revs = palloc0(sizeof(Rev) * (n > 0 ? n : 1));
+	int		   *slot = palloc(sizeof(int) * (n > 0 ? n : 1));	/* the ms[] index of each rev */
 	int			nrev = 0;
-	ChunkProgs	cp = {0};
 	LyTierChanges tc = {0};
 	int64	   *progs = NULL;
 	int			progcap = 0;
@@ -368,35 +326,15 @@ review_chunk(int64 *ids, bool *handled, int n, TimestampTz now)
 	uint64		done = 0;
 	int			k;
 	int			c;
+	int			j;
 
-	rows = ly_run(&q_load, &arg, NULL, 0);
-	/* keep the rows: reading programs below runs queries */
-	tt = SPI_tuptable;
-	SPI_tuptable = NULL;
-	for (r = 0; r < rows; r++)
+	for (j = 0; j < n; j++)
 	{
-		Datum		col[LY_MEMBER_COLUMNS];
-		bool		cn[LY_MEMBER_COLUMNS];
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(tt->vals[r], tt->tupdesc, COL_ID, &isnull));
-		Datum		d;
-		TimestampTz next;
-		int64		live;
-		Program    *p;
-		Member	   *m;
+		Member	   *m = ms[j];
+		TimestampTz nx = next[j];
 
-		while (j < n && ids[j] != id)
-			j++;
-		if (j == n)
-			elog(ERROR, "loyalty: set-based review read member %lld out of order", (long long) id);
-		for (c = 0; c < LY_MEMBER_COLUMNS; c++)
-			col[c] = SPI_getbinval(tt->vals[r], tt->tupdesc, c + 1, &cn[c]);
-		p = chunk_program(&cp, DatumGetInt64(col[0]));
-		if (!ly_program_allowed(p))
+		if (!ly_program_allowed(m->prog))
 			continue;			/* the per-member path skips it too */
-		m = ly_member_from_columns(id, col, cn, p);
-		/* as ly_try_lock_member: relocking it later in this transaction must not queue */
-		ly_note_member_locked(id);
 		if (m->next_transition_at > now)
 		{
 			handled[j] = true;	/* done by another run: the per-member path skips it too */
@@ -407,26 +345,24 @@ review_chunk(int64 *ids, bool *handled, int n, TimestampTz now)
 			(m->has_grant && m->granted_until <= now))
 			continue;
 		/* ... and no lot to release or expire (what ly_sweep would do) */
-		d = SPI_getbinval(tt->vals[r], tt->tupdesc, COL_NEXT, &isnull);
-		next = isnull ? DT_NOEND : DatumGetTimestampTz(d);
-		live = DatumGetInt64(SPI_getbinval(tt->vals[r], tt->tupdesc, COL_LIVE, &isnull));
-		if (m->prog->s.expiry_policy == EXPIRY_INACTIVITY && m->has_last_activity && live > 0)
+		if (m->prog->s.expiry_policy == EXPIRY_INACTIVITY && m->has_last_activity && live[j] > 0)
 		{
 			TimestampTz deadline = ly_add_months(m->last_activity_at, m->prog->s.expiry_months,
 												 m->prog->tz);
 
-			if (deadline < next)
-				next = deadline;
+			if (deadline < nx)
+				nx = deadline;
 		}
-		if (next <= now)
+		if (nx <= now)
 			continue;
-		m->next_transition_at = next;	/* as ly_sweep leaves it */
+		m->next_transition_at = nx;	/* as ly_sweep leaves it */
 		revs[nrev].m = m;
 		revs[nrev].active = true;
 		slot[nrev] = j;
 		nrev++;
 	}
-	SPI_freetuptable(tt);
+	if (nrev == 0)
+		return 0;
 
 	/* rounds: run every member as far as its figures go, then fetch the missing ones */
 	ly_tier_changes_buffer(&tc);
@@ -479,35 +415,5 @@ review_chunk(int64 *ids, bool *handled, int n, TimestampTz now)
 		done++;
 	}
 	write_members(&save);
-	return done;
-}
-
-/*
- * The set-based pre-pass: review the members of ids (locked by the caller, in
- * its order) that have nothing but tier events due, set handled[i] for each
- * member it is done with, and return how many it reviewed.
- */
-uint64
-ly_tier_review_pass(int64 *ids, bool *handled, uint64 n, TimestampTz now)
-{
-	MemoryContext cxt;
-	MemoryContext old;
-	uint64		done = 0;
-	uint64		i;
-
-	if (!ly_set_based_tier_review || n == 0)
-		return 0;
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "loyalty tier review",
-								ALLOCSET_DEFAULT_SIZES);
-	for (i = 0; i < n; i += TR_CHUNK)
-	{
-		int			len = (int) Min((uint64) TR_CHUNK, n - i);
-
-		old = MemoryContextSwitchTo(cxt);
-		done += review_chunk(ids + i, handled + i, len, now);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(cxt);
-	}
-	MemoryContextDelete(cxt);
 	return done;
 }

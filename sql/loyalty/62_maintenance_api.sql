@@ -15,7 +15,7 @@ COMMENT ON FUNCTION loyalty.run_maintenance(timestamptz, integer) IS
 -- stays locked for longer than one batch. Call it with CALL, outside a
 -- transaction block (pg_cron does this). A procedure that commits cannot
 -- carry a SET clause, so its body qualifies every operator and type instead.
-CREATE PROCEDURE loyalty.maintain(now timestamptz DEFAULT now(), batch_size integer DEFAULT 1000)
+CREATE PROCEDURE loyalty.maintain(now timestamptz DEFAULT now(), batch_size integer DEFAULT 50)
     LANGUAGE plpgsql
 AS $$
 DECLARE

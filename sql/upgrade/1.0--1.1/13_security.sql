@@ -129,7 +129,7 @@ COMMENT ON FUNCTION loyalty.add_reward(text, text, text, bigint, bigint, jsonb, 
 
 -- maintain cannot pin its search_path (it commits): its body qualifies its types too.
 DROP PROCEDURE loyalty.maintain(timestamptz, integer);
-CREATE PROCEDURE loyalty.maintain(now timestamptz DEFAULT now(), batch_size integer DEFAULT 1000)
+CREATE PROCEDURE loyalty.maintain(now timestamptz DEFAULT now(), batch_size integer DEFAULT 50)
     LANGUAGE plpgsql
 AS $$
 DECLARE
