@@ -642,6 +642,7 @@ read_ahead(SPITupleTable *tt, uint64 from, uint64 nrows, bool has_at, TimestampT
 	Datum	   *wm;
 	Datum	   *ws;
 	Datum	   *wa;
+	Program    *p = NULL;
 	uint64		i;
 	uint64		n;
 	int			j;
@@ -784,13 +785,18 @@ read_ahead(SPITupleTable *tt, uint64 from, uint64 nrows, bool has_at, TimestampT
 	for (j = 0, i = 0; j < B.nahead; j++)
 	{
 		Ahead	   *a = &B.ahead[j];
-		Program    *p;
 
 		while (DatumGetInt64(ids[i]) < a->id)
 			i++;
 		if (!a->nulls[14] || !has_firstat[i])	/* q_start: the member has window state */
 			continue;
-		p = ly_program_unchecked(DatumGetInt64(a->cols[0]));
+		if (p == NULL || p->id != DatumGetInt64(a->cols[0]))
+		{
+			/* the cache returns a copy: one per program and chunk, in the chunk's memory */
+			old = MemoryContextSwitchTo(B.aheadcxt);
+			p = ly_program_unchecked(DatumGetInt64(a->cols[0]));
+			MemoryContextSwitchTo(old);
+		}
 		a->w_at = DatumGetTimestampTz(firstat[i]);
 		a->w_start = ly_window_start(p, a->w_at);
 		if (!a->has_entries)
