@@ -131,13 +131,8 @@ static LyQuery q_existing_keys = {
 	2, {INT8OID, TEXTARRAYOID}, NULL};
 
 /* the chunk's members, locked in id order (the order every multi-member path uses) */
-StaticAssertDecl(LY_MEMBER_COLUMNS == 25, "q_lock_ahead must select what ly_member_from_columns reads");
 static LyQuery q_lock_ahead = {
-	"SELECT id, program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, "
-	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, "
-	"       last_entry_at, next_transition_at, q_start, q_oldest, q_asof, tier_review_at, "
-	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until, grace_tier_id, "
-	"       earned_tier_id, referred_by FROM loyalty.member "
+	"SELECT id, " LY_MEMBER_SELECT ", referred_by FROM loyalty.member "
 	" WHERE id = ANY ($1) ORDER BY id FOR UPDATE", 1, {INT8ARRAYOID}, NULL};
 
 static LyQuery q_keys_ahead = {

@@ -52,18 +52,13 @@ ly_expiry_batch_init(void)
 }
 
 /*
- * The columns ly_member_from_columns takes (programs.c MEMBER_COLUMNS, without
- * referred_by, which a sweep does not use), after the member id; the order,
- * LIMIT and SKIP LOCKED of maintenance.c's q_due_members. Rows after
- * ($3, $4) in that order: each round of a call continues where the last ended.
+ * The columns ly_member_from_columns takes (LY_MEMBER_SELECT; not referred_by,
+ * which a sweep does not use), after the member id; in due order, skipping
+ * members an operation holds. Rows after ($3, $4) in that order: each round
+ * of a call continues where the last ended.
  */
-StaticAssertDecl(LY_MEMBER_COLUMNS == 25, "q_lock_due must select what ly_member_from_columns reads");
 static LyQuery q_lock_due = {
-	"SELECT id, program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, "
-	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, "
-	"       last_entry_at, next_transition_at, q_start, q_oldest, q_asof, tier_review_at, "
-	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until, grace_tier_id, "
-	"       earned_tier_id FROM loyalty.member "
+	"SELECT id, " LY_MEMBER_SELECT " FROM loyalty.member "
 	" WHERE next_transition_at <= $1 AND next_transition_at < 'infinity' "
 	"   AND (next_transition_at, id) > ($3, $4) "
 	"   AND program_id IN (SELECT p.id FROM loyalty.program p WHERE loyalty.caller_may_use(p.tenant)) "

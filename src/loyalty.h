@@ -230,7 +230,14 @@ extern Member *ly_lock_member_key(int64 member_id, const char *key, bool *key_un
 extern void ly_note_member_locked(int64 member_id);
 extern void ly_save_member(Member *m);
 extern void ly_member_save_values(Member *m, Datum *v, char *n);	/* q_save_member's $1..$25 */
-#define LY_MEMBER_COLUMNS 25	/* what lock_member reads (programs.c MEMBER_COLUMNS) */
+#define LY_MEMBER_COLUMNS 25	/* what lock_member reads: LY_MEMBER_SELECT */
+/* those columns, in ly_member_from_columns' order (c[k - 1] is column k) */
+#define LY_MEMBER_SELECT \
+	"program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, " \
+	"expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, " \
+	"last_entry_at, next_transition_at, q_start, q_oldest, q_asof, tier_review_at, " \
+	"grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until, grace_tier_id, " \
+	"earned_tier_id"
 extern Member *ly_member_from_columns(int64 member_id, Datum *c, bool *cn, Program *known);
 extern const char *ly_tier_code(Member *m);
 

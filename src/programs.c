@@ -119,12 +119,7 @@ program_has_tiers(Program *p, int64 a, int64 b, int64 c, int64 d, int64 e)
  * lock, so two operations on one member run one after the other. The row is
  * locked alone (no join) so that READ COMMITTED re-reads its newest version.
  */
-#define MEMBER_LIST \
-	"SELECT program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, " \
-	"       expired, qualifying, lifetime_spend, lifetime_visits, last_activity_at, " \
-	"       last_entry_at, next_transition_at, q_start, q_oldest, q_asof, tier_review_at, " \
-	"       grace_until, pinned_tier_id, pinned_until, granted_tier_id, granted_until, grace_tier_id, " \
-	"       earned_tier_id, referred_by "
+#define MEMBER_LIST "SELECT " LY_MEMBER_SELECT ", referred_by "
 #define MEMBER_COLUMNS MEMBER_LIST "FROM loyalty.member WHERE id = $1 "
 
 static LyQuery q_lock_member = {MEMBER_COLUMNS "FOR UPDATE", 1, {INT8OID}, NULL};

@@ -1,0 +1,1 @@
+../../loyalty/71_statement.sql
