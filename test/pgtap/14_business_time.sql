@@ -1,7 +1,7 @@
 -- 14_business_time: what happens when business time misbehaves (README "Business time").
 BEGIN;
 SET LOCAL timezone = 'UTC';
-SELECT plan(12);
+SELECT plan(16);
 
 DO $$BEGIN
     PERFORM loyalty.create_program('bt', 'time', '{"expiry": {"policy": "rolling", "months": 12}, "pending_days": 2}');
@@ -42,6 +42,30 @@ SELECT throws_ok($$SELECT loyalty.earn(loyalty.member_id('bt', 'a'), 10, 'f2', '
                  'LY033', NULL, 'an earn whose expiry would fall outside PostgreSQL''s range is LY033, nothing written');
 SELECT throws_ok($$SELECT loyalty.earn(loyalty.member_id('bt', 'a'), 10, 'f3', 'infinity')$$,
                  'LY033', NULL, 'infinity is refused');
+
+-- Late purchases and the qualifying window (rolling 3 months, gold at 300 points):
+-- a purchase dated before the member's latest operation is judged on the window
+-- ending at its own date: what came after it does not count, what had left the
+-- member's window by then but was still inside its own does.
+DO $$BEGIN
+    PERFORM loyalty.create_program('btq', 'late window', '{"tier_window": {"rolling_months": 3}}');
+    PERFORM loyalty.add_tier('btq', 'base', 'Base', 0);
+    PERFORM loyalty.add_tier('btq', 'gold', 'Gold', 300);
+    PERFORM loyalty.enroll('btq', 'x', '2026-01-01 00:00:00+00');
+    PERFORM loyalty.enroll('btq', 'y', '2026-01-01 00:00:00+00');
+    PERFORM loyalty.earn(loyalty.member_id('btq', 'x'), 100, 'x1', '2026-01-10 00:00:00+00');
+    PERFORM loyalty.earn(loyalty.member_id('btq', 'x'), 150, 'x2', '2026-03-20 00:00:00+00');
+    PERFORM loyalty.earn(loyalty.member_id('btq', 'y'), 120, 'y1', '2025-12-25 00:00:00+00');
+    PERFORM loyalty.earn(loyalty.member_id('btq', 'y'), 10, 'y2', '2026-03-30 00:00:00+00');
+END$$;
+SELECT is((loyalty.earn(loyalty.member_id('btq', 'x'), 100, 'x3', '2026-03-01 00:00:00+00')).tier, 'base',
+          'late purchase on 1 March: 100 + 100 in its window, the 20 March purchase after it does not count');
+SELECT is((loyalty.earn(loyalty.member_id('btq', 'x'), 1, 'x4', '2026-03-21 00:00:00+00')).tier, 'gold',
+          'the next purchase in order: 100 + 150 + 100 + 1 in the window, gold');
+SELECT is((loyalty.earn(loyalty.member_id('btq', 'y'), 180, 'y3', '2026-03-20 00:00:00+00')).tier, 'gold',
+          'late purchase on 20 March: the 25 December purchase had left the member''s window (30 March) but is inside its own: 120 + 180');
+SELECT is((SELECT qualifying FROM loyalty.member WHERE id = loyalty.member_id('btq', 'y')), 190::numeric,
+          'the member''s own window (to 30 March) still counts 10 + 180');
 
 SELECT is_empty('SELECT * FROM loyalty.check_invariants()', 'invariants hold');
 SELECT * FROM finish();
