@@ -6,6 +6,7 @@
  */
 #include "loyalty.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "common/int.h"
@@ -52,10 +53,58 @@ ly_run(LyQuery *q, Datum *values, const char *nulls, long count)
 	return SPI_processed;
 }
 
+/*
+ * A wide row read column by column (lock_member reads 28) costs one
+ * heap_getattr walk per column once the row has a null; it is deformed once
+ * instead, into arrays that live in the result's own memory. The callback
+ * forgets them when that memory goes (SPI_freetuptable, SPI_finish), so a
+ * later result at the same address is never mistaken for this one.
+ */
+#define LY_DEFORM_MIN 8			/* narrower rows: SPI_getbinval as is */
+static struct
+{
+	SPITupleTable *table;		/* NULL: nothing deformed */
+	HeapTuple	tuple;
+	Datum	   *values;
+	bool	   *nulls;
+}			deformed;
+
+static void
+deformed_forget(void *arg)
+{
+	(void) arg;
+	deformed.table = NULL;
+}
+
 Datum
 ly_get(uint64 row, int col, bool *isnull)
 {
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+	SPITupleTable *t = SPI_tuptable;
+	HeapTuple	tuple = t->vals[row];
+	int			natts = t->tupdesc->natts;
+
+	if (natts < LY_DEFORM_MIN || col < 1 || col > natts)
+		return SPI_getbinval(tuple, t->tupdesc, col, isnull);
+	if (deformed.table != t)
+	{
+		MemoryContextCallback *cb;
+
+		cb = MemoryContextAlloc(t->tuptabcxt, sizeof(MemoryContextCallback));
+		cb->func = deformed_forget;
+		cb->arg = NULL;
+		MemoryContextRegisterResetCallback(t->tuptabcxt, cb);
+		deformed.values = MemoryContextAlloc(t->tuptabcxt, sizeof(Datum) * natts);
+		deformed.nulls = MemoryContextAlloc(t->tuptabcxt, sizeof(bool) * natts);
+		deformed.table = t;
+		deformed.tuple = NULL;
+	}
+	if (deformed.tuple != tuple)
+	{
+		heap_deform_tuple(tuple, t->tupdesc, deformed.values, deformed.nulls);
+		deformed.tuple = tuple;
+	}
+	*isnull = deformed.nulls[col - 1];
+	return deformed.values[col - 1];
 }
 
 int64
