@@ -367,7 +367,8 @@ verdict() {  # verdict DIR TARGET RATIO NOTE EXT FLOOR
 
 # chart: one bar per case (its ratio), its target as a mark; the same-rows references as grey
 # bars without a mark
-awk -F'\t' '$8 != "-" && $3 != "mem" {i++; printf "%d\t\"%s\"\t%s\t%s\t%s\n", i, $1, $8, ($3 == "ref" ? 0 : $4), ($3 == "hi" ? 1 : $3 == "ref" ? 3 : 2)}' \
+awk -F'\t' '$8 != "-" && $3 != "mem" {i++; n = $1; sub(/ vs the same rows in plain SQL.*/, " vs the same rows", n)
+    printf "%d\t\"%s\"\t%s\t%s\t%s\n", i, n, $8, ($3 == "ref" ? 0 : $4), ($3 == "hi" ? 1 : $3 == "ref" ? 3 : 2)}' \
     "$OUT/results.tsv" >"$OUT/chart.dat"
 if command -v gnuplot >/dev/null 2>&1; then
     gnuplot <<GP 2>>"$LOG" || log "gnuplot failed (see $LOG)"
@@ -377,6 +378,7 @@ set title 'loyalty vs plain-SQL floor: ratio per case (bars) and target (red mar
 set style fill solid 0.6 border -1
 set boxwidth 0.6
 set yrange [0:*]
+set offsets 0, 0, graph 0.3, 0   # headroom for the key
 set ylabel 'extension / floor'
 set xtics rotate by -25 left
 set grid ytics

@@ -26,7 +26,7 @@ BEGIN
              WHERE next_transition_at <= now_ AND next_transition_at < 'infinity'
              ORDER BY next_transition_at, id LIMIT batch FOR UPDATE SKIP LOCKED) s;
         EXIT WHEN ids IS NULL;
-        WITH mem AS (
+        WITH mem AS MATERIALIZED (   -- each figure read once
             SELECT m.id, m.program_id, m.tier_id, ft.code AS from_tier, ft.threshold AS from_threshold,
                    (SELECT coalesce(sum(e.qualifying), 0) FROM fl_entry e
                      WHERE e.member_id = m.id AND e.qualifying <> 0
