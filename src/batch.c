@@ -716,9 +716,6 @@ read_ahead(SPITupleTable *tt, uint64 from, uint64 nrows, bool has_at, TimestampT
 	}
 	B.nahead = (int) n;
 	MemoryContextSwitchTo(old);
-	/* locked by this transaction: a later lock of one of them must not queue (programs.c) */
-	for (j = 0; j < B.nahead; j++)
-		ly_note_member_locked(B.ahead[j].id);
 	if (B.nahead == 0)
 		return;
 

@@ -287,10 +287,6 @@ expiry_round(TimestampTz now, int want, TimestampTz *cur_at, int64 *cur_id,
 	*cur_at = DatumGetTimestampTz(cols[nm - 1][13]);	/* next_transition_at */
 	*cur_id = ids[nm - 1];
 
-	/* every row locked here is held by this transaction: later locks of it must not queue */
-	for (i = 0; i < nm; i++)
-		ly_note_member_locked(ids[i]);
-
 	/*
 	 * Candidates: due for their lots only, as far as the member row tells
 	 * (ms[i]), or for tier events (tms[], tier_review.c decides). Their open

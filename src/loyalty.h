@@ -227,7 +227,6 @@ extern int64 ly_program_by_code(const char *code);	/* LY001 if unknown or not th
 extern Member *ly_lock_member(int64 member_id, Program *known);
 extern Member *ly_try_lock_member(int64 member_id, Program *known);
 extern Member *ly_lock_member_key(int64 member_id, const char *key, bool *key_unused);
-extern void ly_note_member_locked(int64 member_id);
 extern void ly_save_member(Member *m);
 extern void ly_member_save_values(Member *m, Datum *v, char *n);	/* q_save_member's $1..$25 */
 #define LY_MEMBER_COLUMNS 25	/* what lock_member reads: LY_MEMBER_SELECT */

@@ -388,7 +388,7 @@ category_of(Jsonb *attrs)
  * after it see the segment and keep the rollup themselves: none is missed or
  * counted twice. Only that program's purchases pause, for the time of the fill.
  * The key is pg_advisory_xact_lock(int4, int4)'s, first key 0x4C5A in its high
- * half (the member queue lock uses 0x4C59). False before the 1.1 schema.
+ * half. False before the 1.1 schema.
  */
 static bool
 lock_program(int64 program_id)
