@@ -8,6 +8,12 @@
 # target) and bench/out/results.tsv. A full run also copies the report and chart to
 # docs/bench/ (what the README links). The ratio is the result; absolute numbers are noise
 # on a busy machine.
+# Expiry and tier re-evaluation also get a second reference, measured in the same run right
+# after the issue's floor: the "same-rows floor", plain SQL that writes the rows the
+# extension writes for that work (ledger entries, draws, closed lots, member rows; tier
+# changes, outbox events) on copies of its tables with the same indexes and foreign keys,
+# in the extension's batches (bench/bulk/ledger_floor_*.sql, *_same_rows.sql). Its rows in
+# the report carry no target: the issue's targets stay on the issue's floors.
 #
 # Usage: bash bench/run.sh [--smoke] [--no-build] [--no-publish]
 #   --smoke       tiny sizes, seconds per case: checks that every case runs and reports
@@ -66,7 +72,8 @@ cluster_start
 export PGDATABASE=bench
 "${PSQL[@]}" -c 'CREATE EXTENSION loyalty'
 
-# results.tsv: case, target text, direction (hi: ratio >= target, lo: ratio <= target),
+# results.tsv: case, target text, direction (hi: ratio >= target, lo: ratio <= target,
+# mem: growth below target kB, ref: a reference with no target, never met or not met),
 # target number, extension figure, floor figure, unit, ratio, note
 res() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$OUT/results.tsv"; }
 ratio() { echo "scale=4; $1 / $2" | bc -l; }
@@ -180,6 +187,21 @@ log "loading bulk data: $BULK purchases over $BULK_MEMBERS members, $TIER_MEMBER
 "${PSQL[@]}" -v bulk="$BULK" -v bulk_members="$BULK_MEMBERS" -v tier_members="$TIER_MEMBERS" \
     -f bench/bulk/setup.sql >/dev/null
 q "CREATE TABLE bench_flag (done boolean NOT NULL); INSERT INTO bench_flag VALUES (false)" >/dev/null
+if want expiry || want tiers; then
+    "${PSQL[@]}" -f bench/bulk/ledger_floor_setup.sql >/dev/null
+fi
+# rows written so far, for the same-rows floor's sanity check: expire entries, lot draws,
+# closed lots, tier changes, tier_changed events, in the extension's tables (PREFIX loyalty.)
+# or the same-rows floor's (PREFIX fl_)
+rowcounts() {
+    q "SELECT (SELECT count(*) FROM ${1}entry WHERE kind = 'expire') || ' ' ||
+              (SELECT count(*) FROM ${1}lot_draw) || ' ' ||
+              (SELECT count(*) FROM ${1}lot WHERE state = 'x') || ' ' ||
+              (SELECT count(*) FROM ${1}tier_change) || ' ' ||
+              (SELECT count(*) FROM ${1}outbox WHERE kind = 'tier_changed')"
+}
+# rowdiff BEFORE AFTER: the five counts written in between
+rowdiff() { local a=($1) b=($2) i o=(); for i in 0 1 2 3 4; do o+=($((b[i] - a[i]))); done; echo "${o[*]}"; }
 
 # timed APPNAME SQLFILE|-c SQL...: runs psql, prints "ms rss0_kB rssmax_kB" on stdout; the
 # backend's anonymous RSS (RssAnon: private memory, not shared buffers) is sampled every
@@ -225,8 +247,13 @@ fi
 
 # expiry: every purchase's lot is due; run_maintenance in batches against set-based UPDATEs
 if want expiry; then
+log "expiry: copying the bulk program's members and rows for the same-rows floor"
+"${PSQL[@]}" -v program=bulk -f bench/bulk/ledger_floor_load.sql >/dev/null
+xe0=$(rowcounts loyalty.); xf0=$(rowcounts fl_)
 log "expiry: floor"
 read -r fms _ _ < <(timed bench_floor_expiry -f bench/bulk/expiry_floor.sql)
+log "expiry: same-rows floor in batches of $MAINT_BATCH"
+read -r sms _ _ < <(timed bench_rows_expiry -v now=2026-03-01 -v batch="$MAINT_BATCH" -f bench/bulk/expiry_same_rows.sql)
 # the report rollups of the bulk earn's entries are the earn's work, not expiry's: roll them
 # up first (the first call records the candidate high-water mark, the second rolls it up)
 q "SELECT loyalty.run_rollups()" >/dev/null; q "SELECT loyalty.run_rollups()" >/dev/null
@@ -244,6 +271,13 @@ maxw=$(sed -n 's/.*max_wait_ms=\([0-9.]*\).*/\1/p' "$OUT/probe.notice")
 expired=$(q "SELECT count(*) FROM loyalty.lot l JOIN loyalty.member m ON m.id = l.member_id JOIN loyalty.program p ON p.id = m.program_id WHERE p.code = 'bulk' AND l.state = 'x'")
 res "expiry ($BULK lots, $BULK_MEMBERS members)" "<= 1.5x" lo 1.5 "$ems" "$fms" ms "$(ratio "$ems" "$fms")" \
     "$expired lots closed; longest batch ${maxb:-?} ms; probe on the next due member: ${slow:-?} of ${locks:-?} locks waited > 100 ms, longest wait ${maxw:-?} ms; RssAnon $(mb "$xr0") -> max $(mb "$xrmax") MB"
+read -r xe_ent xe_drw xe_cls _ _ <<<"$(rowdiff "$xe0" "$(rowcounts loyalty.)")"
+read -r xf_ent xf_drw xf_cls _ _ <<<"$(rowdiff "$xf0" "$(rowcounts fl_)")"
+maxs=$(sed -n 's/.*max_batch_ms=\([0-9.]*\).*/\1/p' "$OUT/bench_rows_expiry.notice")
+same="same rows"
+[ "$xe_ent $xe_drw $xe_cls" = "$xf_ent $xf_drw $xf_cls" ] || same="**row counts differ**"
+res "expiry vs the same rows in plain SQL (batches of $MAINT_BATCH)" "(reference)" ref - "$ems" "$sms" ms "$(ratio "$ems" "$sms")" \
+    "bench/bulk/expiry_same_rows.sql: $xf_ent expire entries, $xf_drw lot draws, $xf_cls lots closed (extension: $xe_ent, $xe_drw, $xe_cls: $same); longest batch ${maxs:-?} ms"
 mem_expiry="$xr0 $xrmax"
 fi
 
@@ -256,14 +290,28 @@ q "SELECT count(*) FROM loyalty.earn_batch('bench_tier_staging')" >/dev/null
 q "SELECT loyalty.run_rollups()" >/dev/null
 q "SELECT loyalty.run_rollups()" >/dev/null
 q "VACUUM ANALYZE loyalty.member" >/dev/null
+log "tiers: copying the tiers program's members and rows for the same-rows floor"
+"${PSQL[@]}" -v program=tiers -f bench/bulk/ledger_floor_load.sql >/dev/null
+te0=$(rowcounts loyalty.); tf0=$(rowcounts fl_)
 log "tiers: floor"
 read -r fms _ _ < <(timed bench_floor_tiers -f bench/bulk/tiers_floor.sql)
+log "tiers: same-rows floor in batches of $TIER_BATCH"
+read -r sms _ _ < <(timed bench_rows_tiers -v now=2027-01-02 -v batch="$TIER_BATCH" -f bench/bulk/tiers_same_rows.sql)
 log "tiers: run_maintenance in batches of $TIER_BATCH"
 read -r ems tr0 trmax < <(timed bench_tiers -v now=2027-01-02 -v batch="$TIER_BATCH" -f bench/bulk/maintain.sql)
 based=$(q "SELECT count(*) FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id JOIN loyalty.tier t ON t.id = m.tier_id WHERE p.code = 'tiers' AND t.code = 'base'")
 maxt=$(sed -n 's/.*max_batch_ms=\([0-9.]*\).*/\1/p' "$OUT/bench_tiers.notice")
 res "tier re-evaluation ($TIER_MEMBERS members)" "<= 1.5x" lo 1.5 "$ems" "$fms" ms "$(ratio "$ems" "$fms")" \
     "$based of $TIER_MEMBERS members back to base; batches of $TIER_BATCH, longest ${maxt:-?} ms; RssAnon $(mb "$tr0") -> max $(mb "$trmax") MB"
+read -r te_ent te_drw _ te_chg te_evt <<<"$(rowdiff "$te0" "$(rowcounts loyalty.)")"
+read -r _ _ _ tf_chg tf_evt <<<"$(rowdiff "$tf0" "$(rowcounts fl_)")"
+maxs=$(sed -n 's/.*max_batch_ms=\([0-9.]*\).*/\1/p' "$OUT/bench_rows_tiers.notice")
+same="same rows"
+[ "$te_chg $te_evt" = "$tf_chg $tf_evt" ] || same="**row counts differ**"
+# run_maintenance as of 2027-01-02 also expires what else is due by then (the pgbench
+# members' first lots): the extension's figure includes that work, neither floor does
+res "tier re-evaluation vs the same rows in plain SQL (batches of $TIER_BATCH)" "(reference)" ref - "$ems" "$sms" ms "$(ratio "$ems" "$sms")" \
+    "bench/bulk/tiers_same_rows.sql: $tf_chg tier changes, $tf_evt tier_changed events (extension: $te_chg, $te_evt: $same); longest batch ${maxs:-?} ms; the extension's run also wrote $te_ent expire entries and $te_drw draws (other members' lots due by 2027-01-02), in neither floor"
 fi
 
 # memory: growth of the backend's private memory over the bulk earn and the expiry
@@ -280,6 +328,7 @@ invariants=$(q 'SELECT count(*) FROM loyalty.check_invariants()')
 # ---------------------------------------------------------------- report and chart
 verdict() {  # verdict DIR TARGET RATIO NOTE EXT FLOOR
     case $4 in skipped*) echo "skipped"; return ;; esac
+    if [ "$1" = ref ]; then echo "reference"; return; fi
     if [ "$1" = mem ]; then
         [ "$(echo "$6 - $5 < $2" | bc -l)" = 1 ] && echo "met" || echo "**not met**"
     elif [ "$1" = hi ]; then
@@ -310,12 +359,16 @@ verdict() {  # verdict DIR TARGET RATIO NOTE EXT FLOOR
     echo
     echo "Ratios: tps cases are extension / floor (higher is better); time, bytes and memory cases are"
     echo "extension / floor (lower is better). check_invariants() after the run: $invariants violations."
+    echo "Rows with the target \"(reference)\" compare the extension with plain SQL that writes the same rows"
+    echo "in the same batches (bench/bulk/*_same_rows.sql on copies of its tables): no target, no verdict."
     echo
     echo "![ratio per case against its target](chart.png)"
 } >"$OUT/report.md"
 
-# chart: one bar per case (its ratio), its target as a mark; hatched bars are "lower is better"
-awk -F'\t' '$8 != "-" && $3 != "mem" {i++; printf "%d\t\"%s\"\t%s\t%s\t%s\n", i, $1, $8, $4, ($3 == "hi" ? 1 : 2)}' \
+# chart: one bar per case (its ratio), its target as a mark; the same-rows references as grey
+# bars without a mark
+awk -F'\t' '$8 != "-" && $3 != "mem" {i++; n = $1; sub(/ vs the same rows in plain SQL.*/, " vs the same rows", n)
+    printf "%d\t\"%s\"\t%s\t%s\t%s\n", i, n, $8, ($3 == "ref" ? 0 : $4), ($3 == "hi" ? 1 : $3 == "ref" ? 3 : 2)}' \
     "$OUT/results.tsv" >"$OUT/chart.dat"
 if command -v gnuplot >/dev/null 2>&1; then
     gnuplot <<GP 2>>"$LOG" || log "gnuplot failed (see $LOG)"
@@ -325,13 +378,15 @@ set title 'loyalty vs plain-SQL floor: ratio per case (bars) and target (red mar
 set style fill solid 0.6 border -1
 set boxwidth 0.6
 set yrange [0:*]
+set offsets 0, 0, graph 0.3, 0   # headroom for the key
 set ylabel 'extension / floor'
 set xtics rotate by -25 left
 set grid ytics
 set key top left
 plot '$OUT/chart.dat' using 1:(\$5 == 1 ? \$3 : 1/0):xtic(2) with boxes lc rgb '#4a7ebb' title 'throughput ratio (higher is better)', \
      '' using 1:(\$5 == 2 ? \$3 : 1/0) with boxes lc rgb '#e0a030' title 'time / bytes / memory ratio (lower is better)', \
-     '' using 1:4 with points pt 7 ps 1.5 lc rgb 'red' title 'target', \
+     '' using 1:(\$5 == 3 ? \$3 : 1/0) with boxes lc rgb '#a0a0a0' title 'against the same rows in plain SQL (reference, no target)', \
+     '' using 1:(\$5 == 3 ? 1/0 : \$4) with points pt 7 ps 1.5 lc rgb 'red' title 'target', \
      '' using 1:3:(sprintf('%.2f', \$3)) with labels offset 0,0.8 notitle
 GP
 else
