@@ -179,8 +179,6 @@ typedef struct Program
 	Tier	   *tiers;			/* ordered by threshold ascending */
 } Program;
 
-#define LY_MEMBER_COLUMNS 25	/* what lock_member reads: LY_MEMBER_SELECT */
-
 typedef struct Member
 {
 	int64		id;
@@ -218,20 +216,7 @@ typedef struct Member
 	int			granted_tier;	/* its tier's index, -1 for a plan of benefits only */
 	TimestampTz granted_until;
 	int64		referred_by;	/* 0 if none (referrals.c) */
-	/*
-	 * The row as read (ly_member_from_columns), in ly_member_save_values'
-	 * order: write_credit sets only the columns that differ from it, while no
-	 * member row was written since (ly_member_writes still row_writes).
-	 */
-	bool		row_known;
-	uint64		row_writes;
-	Datum		row[LY_MEMBER_COLUMNS];
-	bool		row_null[LY_MEMBER_COLUMNS];
 } Member;
-
-/* row[] indexes of the two numeric columns (the others are passed by value) */
-#define LY_ROW_QUALIFYING 8
-#define LY_ROW_LIFETIME_SPEND 9
 
 /* Both refuse (LY001, as for an unknown id) a program the calling role may not use. */
 extern Program *ly_read_program(int64 program_id);
@@ -244,6 +229,7 @@ extern Member *ly_try_lock_member(int64 member_id, Program *known);
 extern Member *ly_lock_member_key(int64 member_id, const char *key, bool *key_unused);
 extern void ly_save_member(Member *m);
 extern void ly_member_save_values(Member *m, Datum *v, char *n);	/* q_save_member's $1..$25 */
+#define LY_MEMBER_COLUMNS 25	/* what lock_member reads: LY_MEMBER_SELECT */
 /* those columns, in ly_member_from_columns' order (c[k - 1] is column k) */
 #define LY_MEMBER_SELECT \
 	"program_id, tier_id, tier_since, available, pending, lifetime_earned, redeemed, " \
@@ -262,9 +248,6 @@ typedef struct LyQuery
 	Oid			argtypes[48];	/* operations.c q_write_credit has 48 */
 	SPIPlanPtr	plan;
 } LyQuery;
-
-/* member rows written (write_credit, ly_save_member, ly_q_save_members; spi_util.c) */
-extern uint64 ly_member_writes;
 
 extern uint64 ly_run(LyQuery *q, Datum *values, const char *nulls, long count);
 extern LyQuery ly_q_save_members;	/* programs.c: ly_save_member for many members, from 25 arrays */

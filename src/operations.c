@@ -13,7 +13,6 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -87,20 +86,17 @@ ly_insert_entry(Member *m, EntryRow *e)
  * q_insert_lot's $3..$8 and whether to write it, $25..$48 q_save_member's
  * $2..$25.
  */
-#define WRITE_CREDIT_CTE \
-	"WITH e AS (" \
-	"  INSERT INTO loyalty.entry (member_id, id, kind, points, at, idempotency_key, request, " \
-	"         amount, reason, ref_entry_id, counterparty_id, qualifying, qualifying_at, detail, " \
-	"         available_after, pending_after, tier_after) " \
-	"  VALUES ($1, $2, $3::loyalty.entry_kind, $4, $5, $6, $7, $8, $9, $10, $11, " \
-	"          coalesce($12, 0), $13, $14, $15, $16, $17)), " \
-	"l AS (" \
-	"  INSERT INTO loyalty.lot (member_id, entry_id, at, points, remaining, available_at, " \
-	"         expires_at, source_lot, state) " \
-	"  SELECT $1, $2, $18, $19, $19, $20, $21, $22, $23 WHERE $24) "
-
 static LyQuery q_write_credit = {
-	WRITE_CREDIT_CTE
+	"WITH e AS ("
+	"  INSERT INTO loyalty.entry (member_id, id, kind, points, at, idempotency_key, request, "
+	"         amount, reason, ref_entry_id, counterparty_id, qualifying, qualifying_at, detail, "
+	"         available_after, pending_after, tier_after) "
+	"  VALUES ($1, $2, $3::loyalty.entry_kind, $4, $5, $6, $7, $8, $9, $10, $11, "
+	"          coalesce($12, 0), $13, $14, $15, $16, $17)), "
+	"l AS ("
+	"  INSERT INTO loyalty.lot (member_id, entry_id, at, points, remaining, available_at, "
+	"         expires_at, source_lot, state) "
+	"  SELECT $1, $2, $18, $19, $19, $20, $21, $22, $23 WHERE $24) "
 	"UPDATE loyalty.member SET tier_id = $25, tier_since = $26, available = $27, pending = $28, "
 	"       lifetime_earned = $29, redeemed = $30, expired = $31, qualifying = $32, "
 	"       lifetime_spend = $33, lifetime_visits = $34, last_activity_at = $35, "
@@ -117,64 +113,6 @@ static LyQuery q_write_credit = {
 	 TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 	 INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID}, NULL};
 
-/* q_write_credit's member columns, $25..$48: ly_member_save_values' v[1..24] */
-static const char *const member_set_columns[LY_MEMBER_COLUMNS - 1] = {
-	"tier_id", "tier_since", "available", "pending", "lifetime_earned", "redeemed", "expired",
-	"qualifying", "lifetime_spend", "lifetime_visits", "last_activity_at", "last_entry_at",
-	"next_transition_at", "q_start", "q_oldest", "q_asof", "tier_review_at", "grace_until",
-	"pinned_tier_id", "pinned_until", "granted_tier_id", "granted_until", "grace_tier_id",
-	"earned_tier_id"};
-
-/*
- * q_write_credit setting only some member columns: the others hold what the
- * locked row holds already. Each SET column costs executor start-up (a
- * target entry in the scan, its projection and the update's), and an earn
- * changes about half of them; the few column sets a backend sees get a plan
- * each (up to WRITE_VARIANTS, then the full statement).
- */
-#define WRITE_VARIANTS 16
-static struct
-{
-	uint32		mask;			/* bit k - 1: v[k] is set */
-	LyQuery    *q;
-}			write_variants[WRITE_VARIANTS];
-static int	n_write_variants = 0;
-
-static LyQuery *
-write_variant(uint32 mask)
-{
-	StringInfoData sql;
-	LyQuery    *q;
-	int			i;
-	int			k;
-
-	for (i = 0; i < n_write_variants; i++)
-		if (write_variants[i].mask == mask)
-			return write_variants[i].q;
-	if (n_write_variants == WRITE_VARIANTS)
-		return &q_write_credit;
-	q = MemoryContextAllocZero(TopMemoryContext, sizeof(LyQuery));
-	memcpy(q->argtypes, q_write_credit.argtypes, sizeof(Oid) * 24);
-	q->nargs = 24;
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, WRITE_CREDIT_CTE "UPDATE loyalty.member SET ");
-	for (k = 1; k < LY_MEMBER_COLUMNS; k++)
-		if (mask & (1U << (k - 1)))
-		{
-			q->argtypes[q->nargs] = q_write_credit.argtypes[23 + k];
-			q->nargs++;
-			appendStringInfo(&sql, "%s%s = $%d", q->nargs > 25 ? ", " : "",
-							 member_set_columns[k - 1], q->nargs);
-		}
-	appendStringInfoString(&sql, " WHERE id = $1");
-	q->sql = MemoryContextStrdup(TopMemoryContext, sql.data);
-	pfree(sql.data);
-	write_variants[n_write_variants].mask = mask;
-	write_variants[n_write_variants].q = q;
-	n_write_variants++;
-	return q;
-}
-
 /*
  * Write a credit entry, its lot (NULL: none) and the member, as
  * ly_insert_entry + ly_write_lot + ly_save_member would (earn_batch buffers
@@ -187,8 +125,6 @@ write_credit(Member *m, EntryRow *e, NewLot *lot)
 	char		n[48];
 	Datum		mv[LY_MEMBER_COLUMNS];
 	char		mn[LY_MEMBER_COLUMNS];
-	LyQuery    *q = &q_write_credit;
-	int			k;
 
 	if (ly_batch_active)
 	{
@@ -217,37 +153,9 @@ write_credit(Member *m, EntryRow *e, NewLot *lot)
 	v[23] = BoolGetDatum(lot != NULL);
 	n[23] = ' ';
 	ly_member_save_values(m, mv, mn);	/* after note_last_entry: it saves last_entry_at */
-	if (m->row_known && m->row_writes == ly_member_writes)
-	{
-		/* only what differs, byte for byte, from the row lock_member read */
-		uint32		mask = 0;
-		int			nv = 24;
-
-		for (k = 1; k < LY_MEMBER_COLUMNS; k++)
-		{
-			bool		isnull = mn[k] == 'n';
-
-			if (isnull != m->row_null[k] ||
-				(!isnull && (k == LY_ROW_QUALIFYING || k == LY_ROW_LIFETIME_SPEND
-							 ? !datumIsEqual(mv[k], m->row[k], false, -1)
-							 : mv[k] != m->row[k])))
-			{
-				mask |= 1U << (k - 1);
-				v[nv] = mv[k];
-				n[nv] = mn[k];
-				nv++;
-			}
-		}
-		if (mask != 0)
-			q = write_variant(mask);
-	}
-	if (q == &q_write_credit)
-	{
-		memcpy(v + 24, mv + 1, sizeof(Datum) * (LY_MEMBER_COLUMNS - 1));
-		memcpy(n + 24, mn + 1, LY_MEMBER_COLUMNS - 1);
-	}
-	ly_member_writes++;
-	if (ly_run(q, v, n, 0) != 1)
+	memcpy(v + 24, mv + 1, sizeof(Datum) * (LY_MEMBER_COLUMNS - 1));
+	memcpy(n + 24, mn + 1, LY_MEMBER_COLUMNS - 1);
+	if (ly_run(&q_write_credit, v, n, 0) != 1)
 		elog(ERROR, "loyalty: member " INT64_FORMAT " not updated", m->id);
 }
 

@@ -318,15 +318,6 @@ ly_member_from_columns(int64 member_id, Datum *c, bool *cn, Program *known)
 	}
 	if (m->tier < 0)
 		elog(ERROR, "loyalty: tier %lld of member %lld not found", (long long) tier_id, (long long) member_id);
-	/* the row as read (c[k] is ly_member_save_values' v[k]), copies of its numerics */
-	memcpy(m->row, c, sizeof(Datum) * LY_MEMBER_COLUMNS);
-	memcpy(m->row_null, cn, sizeof(bool) * LY_MEMBER_COLUMNS);
-	if (!cn[LY_ROW_QUALIFYING])
-		m->row[LY_ROW_QUALIFYING] = NumericGetDatum(DatumGetNumericCopy(c[LY_ROW_QUALIFYING]));
-	if (!cn[LY_ROW_LIFETIME_SPEND])
-		m->row[LY_ROW_LIFETIME_SPEND] = NumericGetDatum(DatumGetNumericCopy(c[LY_ROW_LIFETIME_SPEND]));
-	m->row_writes = ly_member_writes;
-	m->row_known = true;
 #undef COL
 #undef COL_I64
 #undef COL_NUM
@@ -417,7 +408,6 @@ ly_save_member(Member *m)
 	char		n[LY_MEMBER_COLUMNS];
 
 	ly_member_save_values(m, v, n);
-	ly_member_writes++;			/* write_credit: Members read before this are stale */
 	if (!(ly_batch_active && ly_batch_defer_save(m, v, n)))
 		ly_run(&q_save_member, v, n, 0);
 }

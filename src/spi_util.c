@@ -17,8 +17,6 @@
 #include "utils/regproc.h"
 #include "catalog/namespace.h"
 
-uint64		ly_member_writes = 0;
-
 uint64
 ly_run(LyQuery *q, Datum *values, const char *nulls, long count)
 {
@@ -48,8 +46,6 @@ ly_run(LyQuery *q, Datum *values, const char *nulls, long count)
 			elog(ERROR, "loyalty: SPI_keepplan failed");
 		q->plan = plan;
 	}
-	if (q == &ly_q_save_members)
-		ly_member_writes++;
 	rc = SPI_execute_plan(q->plan, values, nulls, false, count);
 	if (rc < 0)
 		elog(ERROR, "loyalty: SPI_execute_plan failed (%s) for: %s",
