@@ -27,7 +27,7 @@ override PG_CFLAGS += -Wall -Wextra
 # pg_regress inputs live in sql/, outputs in expected/; isolation specs in test/specs.
 REGRESS      = setup programs members operations reverse expiry maintenance invariants tiers rewards
 REGRESS_OPTS = --load-extension=$(EXTENSION)
-ISOLATION    = redeem_race idempotency_race redeem_vs_expiry transfer_deadlock earn_vs_maintenance tier_race last_in_stock two_tills cache_invalidation challenge_once stamp_last_voucher rule_cap_race batch_vs_earn referral_race birthday_race segment_backfill outbox_order expiry_batch tier_review_vs_earn
+ISOLATION    = redeem_race idempotency_race redeem_vs_expiry transfer_deadlock earn_vs_maintenance tier_race last_in_stock two_tills cache_invalidation challenge_once stamp_last_voucher rule_cap_race batch_vs_earn referral_race birthday_race segment_backfill outbox_order expiry_batch tier_review_vs_earn tier_delete_vs_promotion
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 EXTRA_CLEAN  = META.json results output_iso regression.diffs regression.out
 

@@ -205,13 +205,14 @@ rowdiff() { local a=($1) b=($2) i o=(); for i in 0 1 2 3 4; do o+=($((b[i] - a[i
 
 # timed APPNAME SQLFILE|-c SQL...: runs psql, prints "ms rss0_kB rssmax_kB" on stdout; the
 # backend's anonymous RSS (RssAnon: private memory, not shared buffers) is sampled every
-# 0.2 s from /proc while it runs.
+# 0.2 s from /proc while it runs. The backend's CPU time (user + system, ms) at the end of
+# the session goes to $OUT/APPNAME.cpu (bench/bulk/backend_cpu.sql).
 timed() {
     local app=$1; shift
     local t0 t1 pid="" bpid rss r0="" rmax=0 tmp
     tmp=$(mktemp)
     t0=$(now_ms)
-    PGAPPNAME=$app "${PSQL[@]}" "$@" >"$tmp" 2>&1 &
+    PGAPPNAME=$app "${PSQL[@]}" "$@" -f bench/bulk/backend_cpu.sql >"$tmp" 2>&1 &
     pid=$!
     while kill -0 "$pid" 2>/dev/null; do
         bpid=$(q "SELECT pid FROM pg_stat_activity WHERE application_name = '$app' LIMIT 1" 2>/dev/null || true)
@@ -227,6 +228,7 @@ timed() {
     wait "$pid" || { cat "$tmp" >&2; rm -f "$tmp"; echo "error: $app failed" >&2; return 1; }
     t1=$(now_ms)
     cat "$tmp" >>"$LOG"; grep -h 'NOTICE' "$tmp" >"$OUT/$app.notice" || true
+    sed -n 's/^backend_cpu_ms=//p' "$tmp" >"$OUT/$app.cpu"
     rm -f "$tmp"
     echo "$((t1 - t0)) ${r0:-0} $rmax"
 }
@@ -302,7 +304,7 @@ read -r ems tr0 trmax < <(timed bench_tiers -v now=2027-01-02 -v batch="$TIER_BA
 based=$(q "SELECT count(*) FROM loyalty.member m JOIN loyalty.program p ON p.id = m.program_id JOIN loyalty.tier t ON t.id = m.tier_id WHERE p.code = 'tiers' AND t.code = 'base'")
 maxt=$(sed -n 's/.*max_batch_ms=\([0-9.]*\).*/\1/p' "$OUT/bench_tiers.notice")
 res "tier re-evaluation ($TIER_MEMBERS members)" "<= 1.5x" lo 1.5 "$ems" "$fms" ms "$(ratio "$ems" "$fms")" \
-    "$based of $TIER_MEMBERS members back to base; batches of $TIER_BATCH, longest ${maxt:-?} ms; RssAnon $(mb "$tr0") -> max $(mb "$trmax") MB"
+    "$based of $TIER_MEMBERS members back to base; batches of $TIER_BATCH, longest ${maxt:-?} ms; RssAnon $(mb "$tr0") -> max $(mb "$trmax") MB; backend CPU $(cat "$OUT/bench_tiers.cpu") ms, floor's $(cat "$OUT/bench_floor_tiers.cpu") ms"
 read -r te_ent te_drw _ te_chg te_evt <<<"$(rowdiff "$te0" "$(rowcounts loyalty.)")"
 read -r _ _ _ tf_chg tf_evt <<<"$(rowdiff "$tf0" "$(rowcounts fl_)")"
 maxs=$(sed -n 's/.*max_batch_ms=\([0-9.]*\).*/\1/p' "$OUT/bench_rows_tiers.notice")
@@ -312,7 +314,7 @@ same="same rows"
 # pgbench members' lots are dated so that nothing is (bench/ops/setup.sql): the note
 # shows what the extension's run expired besides the reviews (0 expected)
 res "tier re-evaluation vs the same rows in plain SQL (batches of $TIER_BATCH)" "(reference)" ref - "$ems" "$sms" ms "$(ratio "$ems" "$sms")" \
-    "bench/bulk/tiers_same_rows.sql: $tf_chg tier changes, $tf_evt tier_changed events (extension: $te_chg, $te_evt: $same); longest batch ${maxs:-?} ms; expire entries and draws written by the extension's run besides the reviews: $te_ent and $te_drw"
+    "bench/bulk/tiers_same_rows.sql: $tf_chg tier changes, $tf_evt tier_changed events (extension: $te_chg, $te_evt: $same); longest batch ${maxs:-?} ms; backend CPU $(cat "$OUT/bench_rows_tiers.cpu") ms; expire entries and draws written by the extension's run besides the reviews: $te_ent and $te_drw"
 fi
 
 # memory: growth of the backend's private memory over the bulk earn and the expiry

@@ -39,6 +39,7 @@
 #define LY_NO_BASE_TIER           MAKE_SQLSTATE('L','Y','0','4','0')
 #define LY_DUPLICATE              MAKE_SQLSTATE('L','Y','0','4','1')
 #define LY_INVALID_TIER           MAKE_SQLSTATE('L','Y','0','4','2')
+#define LY_TIER_HELD              MAKE_SQLSTATE('L','Y','0','4','3')	/* raised by 52_tier_guard.sql */
 #define LY_REFUND_EXCEEDS         MAKE_SQLSTATE('L','Y','0','5','1')
 #define LY_UNKNOWN_TIER           MAKE_SQLSTATE('L','Y','0','0','3')
 #define LY_UNKNOWN_PLAN           MAKE_SQLSTATE('L','Y','0','0','6')

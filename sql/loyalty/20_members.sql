@@ -6,6 +6,14 @@
 -- the ledger entry that changes them; they are correct as of the member's last
 -- operation or sweep, and stay correct until `next_transition_at` (the earliest
 -- moment a pending lot becomes available or a lot expires).
+--
+-- The tier columns (tier_id, earned_tier_id, grace_tier_id, pinned_tier_id,
+-- granted_tier_id) carry no foreign keys, by the ledger's rule (30_ledger.sql):
+-- only the C core writes them, under the member's lock, and every promotion or
+-- review would otherwise run a key check per changed column and take a key-share
+-- lock on the same few tier rows. The tier side is guarded instead (a tier a
+-- member holds cannot be deleted: 52_tier_guard.sql), and check_invariants()
+-- verifies that each names a tier of the member's program.
 CREATE SEQUENCE loyalty.member_id_seq;
 CREATE TABLE loyalty.member (
     id                 bigint PRIMARY KEY DEFAULT nextval('loyalty.member_id_seq'),
@@ -15,9 +23,9 @@ CREATE TABLE loyalty.member (
     created_at         timestamptz NOT NULL DEFAULT now(),
     referral_code      text NOT NULL,
     referred_by        bigint REFERENCES loyalty.member,
-    tier_id            bigint NOT NULL REFERENCES loyalty.tier,
+    tier_id            bigint NOT NULL,
     tier_since         timestamptz NOT NULL,
-    earned_tier_id     bigint REFERENCES loyalty.tier,   -- NULL: the same as tier_id
+    earned_tier_id     bigint,   -- NULL: the same as tier_id
     available          bigint NOT NULL DEFAULT 0,
     pending            bigint NOT NULL DEFAULT 0,
     lifetime_earned    bigint NOT NULL DEFAULT 0,
@@ -36,10 +44,10 @@ CREATE TABLE loyalty.member (
     q_asof             timestamptz,
     tier_review_at     timestamptz NOT NULL DEFAULT 'infinity',
     grace_until        timestamptz,
-    grace_tier_id      bigint REFERENCES loyalty.tier,
-    pinned_tier_id     bigint REFERENCES loyalty.tier,
+    grace_tier_id      bigint,
+    pinned_tier_id     bigint,
     pinned_until       timestamptz,
-    granted_tier_id    bigint REFERENCES loyalty.tier,
+    granted_tier_id    bigint,
     granted_until      timestamptz,
     UNIQUE (program_id, external_ref),
     -- referral_code first: an index that shared program_id as its prefix could serve, with a

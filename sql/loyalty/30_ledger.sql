@@ -19,12 +19,13 @@ CREATE TYPE loyalty.entry_kind AS ENUM (
 -- NULL rather than {} (5 bytes, 8 with the alignment of the next column).
 -- statement() shows an earn's detail in full (src/operations.c earn_detail).
 --
--- The ledger tables (entry, lot, lot_draw) carry no foreign keys or CHECK
--- constraints: only the C core writes them, under the member's lock, and a
--- per-row constraint check would cost more than the write it guards (see the
--- README's performance section). loyalty.check_invariants() verifies the same
--- rules (no orphans, lots within bounds) over the whole ledger, and every test
--- ends by calling it.
+-- The ledger tables (entry, lot, lot_draw, tier_change) carry no foreign keys
+-- or CHECK constraints, nor do the member's tier columns (20_members.sql): only
+-- the C core writes them, under the member's lock, and a per-row constraint
+-- check would cost more than the write it guards (see the README's performance
+-- section). loyalty.check_invariants() verifies the same rules (no orphans, lots
+-- within bounds, tiers of the member's program) over the whole ledger, and every
+-- test ends by calling it.
 CREATE TABLE loyalty.entry (
     member_id        bigint NOT NULL,
     id               bigint NOT NULL DEFAULT nextval('loyalty.entry_id_seq'),
@@ -96,10 +97,11 @@ CREATE TABLE loyalty.lot_draw (
 );
 CREATE INDEX lot_draw_lot ON loyalty.lot_draw (member_id, lot_id);
 
--- Every tier a member has held, from enrolment on.
+-- Every tier a member has held, from enrolment on. No foreign key to member
+-- (see above): a review or promotion writes one row per changed member.
 CREATE SEQUENCE loyalty.tier_change_id_seq;
 CREATE TABLE loyalty.tier_change (
-    member_id  bigint NOT NULL REFERENCES loyalty.member,
+    member_id  bigint NOT NULL,
     id         bigint NOT NULL DEFAULT nextval('loyalty.tier_change_id_seq'),
     at         timestamptz NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),

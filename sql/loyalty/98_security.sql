@@ -299,6 +299,7 @@ SELECT r.kind, r.object, r.roles::text[], r.definer, r.tenant_key, r.audit::text
     ('function', 'loyalty.caller_may_use(regrole)', '{}', false, NULL, NULL),
     ('function', 'loyalty.acting_role()', '{}', false, NULL, NULL),
     ('function', 'loyalty.forbid_change()', '{}', false, NULL, NULL),
+    ('function', 'loyalty.tier_guard()', '{}', false, NULL, NULL),
     ('function', 'loyalty.invalidate_program_cache()', '{}', false, NULL, NULL),
     ('function', 'loyalty.audit_settings_change()', '{}', false, NULL, NULL),
     ('function', 'loyalty.engagement_reward(bigint, jsonb, text[])', '{}', false, NULL, NULL),

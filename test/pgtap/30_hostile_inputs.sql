@@ -516,7 +516,7 @@ INSERT INTO fn_exempt VALUES
     ('check_invariants', 'no arguments'), ('rotate_voucher_key', 'no arguments'),
     ('voucher_keys', 'no arguments'), ('run_rollups', 'no arguments'), ('reset_rollups', 'no arguments'),
     ('report_hwm', 'no arguments'), ('liability_rows', 'no arguments'), ('forbid_change', 'trigger function'),
-    ('invalidate_program_cache', 'trigger function'),
+    ('invalidate_program_cache', 'trigger function'), ('tier_guard', 'trigger function'),
     ('is_activity', 'internal: an enum in, a boolean out'),
     ('report_program', 'internal: the report functions'' program lookup, covered through them'),
     ('voucher_code', 'internal: the code format, fuzzed in test/fuzz'),

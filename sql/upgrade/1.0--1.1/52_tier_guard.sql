@@ -1,0 +1,1 @@
+../../loyalty/52_tier_guard.sql

@@ -1,0 +1,1 @@
+../../loyalty/72_invariants.sql
