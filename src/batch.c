@@ -385,6 +385,9 @@ direct_write(Buf *b)
 						{
 							MemoryContext old = MemoryContextSwitchTo(B.cxt);
 
+							/* the batch's context lives as long as the batch: one copy, not one per change */
+							if (d->last_text[a] != NULL)
+								pfree(d->last_text[a]);
 							d->last_value[a] = OidInputFunctionCall(d->input[a], t, d->ioparam[a], -1);
 							d->last_text[a] = pstrdup(t);
 							MemoryContextSwitchTo(old);

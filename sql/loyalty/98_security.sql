@@ -237,7 +237,7 @@ SELECT r.kind, r.object, r.roles::text[], r.definer, r.tenant_key, r.audit::text
     ('function', 'loyalty.set_tier(bigint, text, timestamptz, text, timestamptz)', '{admin}', true, NULL, NULL),
     ('function', 'loyalty.run_maintenance(timestamptz, integer)', '{admin}', true, NULL, NULL),
     ('function', 'loyalty.earn_batch(regclass)', '{app}', true, NULL, NULL),
-    ('function', 'loyalty.run_rollups()', '{admin}', true, NULL, NULL),
+    ('function', 'loyalty.run_rollups(integer)', '{admin}', true, NULL, NULL),
     ('function', 'loyalty.reset_rollups()', '{admin}', true, NULL, NULL),
     ('function', 'loyalty.report_hwm()', '{admin,report}', true, NULL, NULL),   -- reads rollup_state for them
     ('function', 'loyalty.maintain(timestamptz, integer)', '{admin}', false, NULL, NULL),

@@ -514,7 +514,8 @@ CREATE TEMP TABLE fn_exempt (name text PRIMARY KEY, why text NOT NULL);
 INSERT INTO fn_exempt VALUES
     ('check_voucher', 'reports bad codes as a status: its own table below'),
     ('check_invariants', 'no arguments'), ('rotate_voucher_key', 'no arguments'),
-    ('voucher_keys', 'no arguments'), ('run_rollups', 'no arguments'), ('reset_rollups', 'no arguments'),
+    ('voucher_keys', 'no arguments'), ('reset_rollups', 'no arguments'),
+    ('run_rollups', 'one tuning argument (entries per statement; NULL or < 1: the default or 1), exercised in 22_report_rollups'),
     ('report_hwm', 'no arguments'), ('liability_rows', 'no arguments'), ('forbid_change', 'trigger function'),
     ('invalidate_program_cache', 'trigger function'), ('tier_guard', 'trigger function'),
     ('is_activity', 'internal: an enum in, a boolean out'),
